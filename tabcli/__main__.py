@@ -1,0 +1,5 @@
+"""``python -m tabcli``: the same as the ``tabcli`` command."""
+
+from tabcli.cli import main
+
+main()

@@ -1,0 +1,101 @@
+"""The experiment config: every key with its type, default and description (pydantic 2).
+
+Unknown keys are errors. Only ``data.train`` and ``data.target`` have no default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import Field, model_validator
+
+from tabcli.models.base_config import StrictModel
+from tabcli.models.mlp.config import MLPConfig
+from tabcli.models.tabular_attention.config import TabularAttentionConfig
+
+__all__ = [
+    "ExperimentConfig",
+    "DataConfig",
+    "SplitConfig",
+    "TrainingConfig",
+    "OutputConfig",
+    "ModelConfig",
+    "PATH_KEYS",
+]
+
+ModelConfig = Annotated[Union[TabularAttentionConfig, MLPConfig], Field(discriminator="type")]
+
+#: Config keys holding file paths (resolved against the config file's folder).
+PATH_KEYS = ("data.train", "data.valid", "data.test")
+
+
+class SplitConfig(StrictModel):
+    """How rows are split when no separate valid/test file is given."""
+
+    valid: float = Field(0.15, gt=0.0, lt=1.0, description="Fraction of all rows for validation (early stopping).")
+    test: float = Field(0.2, gt=0.0, lt=1.0, description="Fraction of all rows held out for the test metrics.")
+    stratify: bool = Field(True, description="Keep class proportions in every split (classification).")
+
+    @model_validator(mode="after")
+    def _leave_training_rows(self):
+        if self.valid + self.test >= 0.9:
+            raise ValueError(
+                f"valid + test = {self.valid + self.test:.2f} leaves too few training rows; keep it below 0.9"
+            )
+        return self
+
+
+class DataConfig(StrictModel):
+    """Where the table is and what each column is."""
+
+    train: Path = Field(..., description="Training table: CSV, TSV or Parquet (by extension).")
+    test: Optional[Path] = Field(None, description="Separate test table; without it, test rows are split off train.")
+    valid: Optional[Path] = Field(None, description="Separate validation table; without it, valid rows are split off train.")
+    target: str = Field(..., min_length=1, description="Column to predict.")
+    task: Literal["auto", "binary", "multiclass", "regression"] = Field(
+        "auto", description="Prediction task; auto infers it from the target's values."
+    )
+    numerical: Optional[list[str]] = Field(None, description="Columns forced to numerical; others are inferred.")
+    categorical: Optional[list[str]] = Field(None, description="Columns forced to categorical; others are inferred.")
+    drop: list[str] = Field(default_factory=list, description="Columns to ignore (ids, leaks).")
+    na_values: list[str] = Field(default_factory=list, description="Extra strings read as missing values.")
+    integer_categorical_max_unique: int = Field(
+        10, ge=0, description="Integer columns with at most this many distinct values are categorical."
+    )
+    rare_category_min_count: int = Field(
+        5, ge=1, description="Categories seen fewer times in training share one 'rare' code."
+    )
+    split: SplitConfig = Field(default_factory=SplitConfig, description="Split fractions.")
+
+
+class TrainingConfig(StrictModel):
+    """Optimisation: AdamW with early stopping on the validation loss."""
+
+    epochs: int = Field(100, ge=1, description="Maximum number of passes over the training rows.")
+    batch_size: int = Field(256, ge=1, description="Rows per gradient step.")
+    learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="AdamW learning rate.")
+    weight_decay: float = Field(1e-5, ge=0.0, description="AdamW decoupled weight decay.")
+    early_stopping_patience: int = Field(
+        16, ge=1, description="Epochs without validation-loss improvement before stopping (best weights restored)."
+    )
+    gradient_clip_norm: Optional[float] = Field(1.0, gt=0.0, description="Clip each gradient to this global norm (null: off).")
+    eval_batch_size: int = Field(1024, ge=1, description="Rows per batch when predicting.")
+
+
+class OutputConfig(StrictModel):
+    """Where runs are written."""
+
+    dir: Path = Field(Path("runs"), description="Folder of run directories (relative: to the current directory).")
+    save_attention: bool = Field(True, description="Write attention/test.npz with the test rows' attention scores.")
+
+
+class ExperimentConfig(StrictModel):
+    """One experiment: data, model, training and output settings."""
+
+    name: Optional[str] = Field(None, description="Run name; default: the config file's stem.")
+    seed: int = Field(42, ge=0, description="Seed for the split, initialisation and shuffling.")
+    data: DataConfig = Field(..., description="The table and its columns.")
+    model: ModelConfig = Field(default_factory=TabularAttentionConfig, description="Model family and its settings.")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="Optimisation settings.")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="Output settings.")

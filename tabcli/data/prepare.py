@@ -1,0 +1,109 @@
+"""The whole data flow of DESIGN.md §2 up to model inputs: read -> schema -> split -> preprocess."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tabcli.config.schema import DataConfig
+from tabcli.data.io import read_table
+from tabcli.data.preprocessing import TabularPreprocessor
+from tabcli.data.schema import TableSchema, infer_schema
+from tabcli.data.split import Splits, split_frame
+from tabcli.errors import DataError
+
+__all__ = ["PreparedData", "prepare_data", "SPLITS"]
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class PreparedData:
+    """Everything the model needs, fitted on the training rows only.
+
+    Attributes:
+        schema: Column roles and task.
+        splits: The raw train/valid/test tables (original row index kept).
+        preprocessor: Fitted feature/target transforms.
+        inputs: Per split, ``{"numerical": float32 (rows, n), "categorical": int32 (rows, n)}``.
+        targets: Per split, encoded targets (class indices or standardised values).
+    """
+
+    schema: TableSchema
+    splits: Splits
+    preprocessor: TabularPreprocessor
+    inputs: dict[str, dict[str, np.ndarray]]
+    targets: dict[str, np.ndarray]
+
+    def frame(self, split: str) -> pd.DataFrame:
+        """The raw table of ``split``."""
+        return getattr(self.splits, split)
+
+    def model_inputs(self, split: str) -> dict[str, np.ndarray]:
+        """Inputs of ``split`` restricted to the inputs the model has (no empty arrays)."""
+        return {k: v for k, v in self.inputs[split].items() if v.shape[1] > 0}
+
+
+def _without_missing_target(frame: pd.DataFrame, target: str, what: str) -> pd.DataFrame:
+    if target not in frame.columns:
+        raise DataError(
+            f"The target column '{target}' (`data.target`) is not in {what}. "
+            f"Available columns: {list(frame.columns)}."
+        )
+    return frame[frame[target].notna()]
+
+
+def prepare_data(config: DataConfig, seed: int = 42) -> PreparedData:
+    """Read the configured files, infer the schema, split, and fit the preprocessing.
+
+    Args:
+        config: The ``data`` section of the experiment config (absolute paths).
+        seed: Seed of the split and of the quantile transform.
+
+    Returns:
+        :class:`PreparedData`.
+
+    Raises:
+        DataError: For unreadable files, missing columns, an unusable target, or splits that
+            would be empty. Nothing is written anywhere.
+    """
+    na_values = config.na_values
+    train = read_table(config.train, na_values, role="training")
+    schema = infer_schema(
+        train,
+        target=config.target,
+        task=config.task,
+        numerical=config.numerical,
+        categorical=config.categorical,
+        drop=config.drop,
+        integer_categorical_max_unique=config.integer_categorical_max_unique,
+        source=f"the training file '{config.train}'",
+    )
+    train = _without_missing_target(train, schema.target, f"'{config.train}'")
+    test = valid = None
+    if config.test is not None:
+        test = _without_missing_target(read_table(config.test, na_values, role="test"), schema.target, f"the test file '{config.test}'")
+    if config.valid is not None:
+        valid = _without_missing_target(read_table(config.valid, na_values, role="validation"), schema.target, f"the validation file '{config.valid}'")
+    splits = split_frame(
+        train,
+        target=schema.target,
+        task=schema.task,
+        valid_fraction=config.split.valid,
+        test_fraction=config.split.test,
+        stratify=config.split.stratify,
+        seed=seed,
+        test=test,
+        valid=valid,
+    )
+    preprocessor = TabularPreprocessor(schema, rare_min_count=config.rare_category_min_count, seed=seed)
+    preprocessor.fit(splits.train)
+    inputs, targets = {}, {}
+    sources = {"train": f"'{config.train}'", "valid": f"'{config.valid or config.train}'", "test": f"'{config.test or config.train}'"}
+    for name in SPLITS:
+        frame = getattr(splits, name)
+        inputs[name] = preprocessor.transform(frame, what=f"the {name} rows of {sources[name]}")
+        targets[name] = preprocessor.encode_target(frame[schema.target], what=f"the {name} rows of {sources[name]}")
+    return PreparedData(schema=schema, splits=splits, preprocessor=preprocessor, inputs=inputs, targets=targets)

@@ -1,0 +1,192 @@
+"""One training run end to end: data -> model -> training -> run directory (DESIGN.md §2, §4)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from tabcli.config import ExperimentConfig, config_to_yaml
+from tabcli.data.prepare import SPLITS, PreparedData, prepare_data
+from tabcli.errors import TabcliError
+from tabcli.metrics import compute_metrics
+from tabcli.runs.run_dir import RunDirectory, default_run_dir, write_json_atomic
+
+__all__ = ["TrainResult", "train_experiment"]
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced.
+
+    Attributes:
+        run_dir: The run folder.
+        metrics: ``{"train": {...}, "valid": {...}, "test": {...}}``.
+        task: The task of the run.
+        epochs: Epochs trained.
+        seconds: Training time (fit only), in seconds.
+    """
+
+    run_dir: Path
+    metrics: dict
+    task: str
+    epochs: int
+    seconds: float
+
+
+def _predictions(data: PreparedData, raw: np.ndarray, split: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Predictions of ``split`` as a table (own units / class labels) and as metric input."""
+    schema = data.schema
+    frame = data.frame(split)
+    table = pd.DataFrame({"row": frame.index.to_numpy()})
+    table["target"] = frame[schema.target].to_numpy()
+    if schema.task == "regression":
+        values = data.preprocessor.decode_regression(raw[:, 0])
+        table["prediction"] = values
+        return table, values
+    if schema.task == "binary":
+        proba = np.concatenate([1.0 - raw[:, :1], raw[:, :1]], axis=1)
+    else:
+        proba = raw
+    classes = schema.classes
+    table["prediction"] = [classes[i] for i in proba.argmax(axis=1)]
+    for i, label in enumerate(classes):
+        table[f"proba_{label}"] = proba[:, i]
+    return table, proba
+
+
+def _context_rows(data: PreparedData, count: int, seed: int) -> tuple[dict[str, np.ndarray], list]:
+    """A seeded random sample of ``count`` preprocessed training rows, and their row ids."""
+    n = len(data.targets["train"])
+    count = min(count, n)
+    chosen = np.sort(np.random.default_rng(seed).choice(n, size=count, replace=False)) if count else np.array([], int)
+    rows = {k: v[chosen] for k, v in data.inputs["train"].items()}
+    ids = data.frame("train").index.to_numpy()[chosen].tolist()
+    return rows, ids
+
+
+def train_experiment(
+    config: ExperimentConfig,
+    run_dir: Path | None = None,
+    console: Console | None = None,
+    config_folder: Path | None = None,
+) -> TrainResult:
+    """Train one experiment and write its run directory.
+
+    All user errors in the data (missing file or column, bad target) are raised before the
+    run directory is created. Once it exists, ``run.json`` records the outcome: ``completed``,
+    ``failed`` (with the error) or ``interrupted``.
+
+    Args:
+        config: The validated experiment config.
+        run_dir: Exact run folder; default ``<output.dir>/<name>-<timestamp>``.
+        console: Where progress and messages go (None: silent).
+        config_folder: Folder of the config file, for the git commit in ``run.json``.
+
+    Returns:
+        :class:`TrainResult`.
+
+    Raises:
+        TabcliError: For problems the user can fix (data, config, diverged training).
+        KeyboardInterrupt: If interrupted (the run is marked ``interrupted`` first).
+    """
+    say = console.print if console is not None else (lambda *a, **k: None)
+    data = prepare_data(config.data, seed=config.seed)
+    schema = data.schema
+    say(
+        f"[bold]{config.name}[/]: task [cyan]{schema.task}[/], target '{schema.target}', "
+        f"{len(schema.numerical)} numerical + {len(schema.categorical)} categorical columns; "
+        f"rows train {len(data.targets['train'])} / valid {len(data.targets['valid'])} / test {len(data.targets['test'])}"
+    )
+    for note in schema.notes:
+        say(f"[yellow]note:[/] {note}")
+
+    run = RunDirectory(run_dir or default_run_dir(config.output.dir, config.name or "run"), config_folder)
+    try:
+        return _train_in(run, config, data, console, say)
+    except KeyboardInterrupt:
+        run.finish("interrupted", error="interrupted by the user (KeyboardInterrupt)")
+        raise
+    except TabcliError as error:
+        run.finish("failed", error=str(error))
+        raise
+    except BaseException as error:
+        run.finish("failed", error=f"{type(error).__name__}: {error}")
+        raise
+
+
+def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, console, say) -> TrainResult:
+    import joblib
+
+    from tabcli.models.registry import build_model
+    from tabcli.models.spec import ModelSpec
+    from tabcli.runs.attention import collect_attention, save_attention
+    from tabcli.training.trainer import compile_model, fit_model, predict_model, set_seeds
+
+    schema = data.schema
+    run.file("config.yaml").write_text(config_to_yaml(config), encoding="utf-8")
+    run.update(seed=config.seed, name=config.name, model_type=config.model.type, task=schema.task, schema=schema.to_dict())
+
+    set_seeds(config.seed)
+    spec = ModelSpec(
+        task=schema.task,
+        numerical_names=data.preprocessor.numerical_names,
+        categorical_names=data.preprocessor.categorical_names,
+        cardinalities=data.preprocessor.cardinalities,
+        num_classes=max(1, len(schema.classes)),
+    )
+    context_count = getattr(config.model, "context_rows", 0)
+    context, context_ids = _context_rows(data, context_count, config.seed)
+    model = build_model(config.model, spec, {k: v for k, v in context.items() if v.shape[1] > 0})
+    compile_model(model, schema.task, config.training)
+    run.update(parameters=int(model.count_params()), context_rows=context_ids)
+    say(f"model [cyan]{config.model.type}[/]: {model.count_params():,} parameters; run directory {run.path}")
+
+    started = time.perf_counter()
+    history = fit_model(
+        model,
+        schema.task,
+        (data.model_inputs("train"), data.targets["train"]),
+        (data.model_inputs("valid"), data.targets["valid"]),
+        config.training,
+        console=console,
+    )
+    seconds = time.perf_counter() - started
+    history.to_csv(run.file("history.csv"), index=False)
+    model.save(run.file("model.keras"))
+    joblib.dump(data.preprocessor, run.file("preprocessing.joblib"))
+
+    metrics = {}
+    for split in SPLITS:
+        raw = predict_model(model, data.model_inputs(split), config.training.eval_batch_size)
+        table, prediction = _predictions(data, raw, split)
+        y_true = (
+            data.frame(split)[schema.target].to_numpy(dtype=float)
+            if schema.task == "regression"
+            else data.targets[split]
+        )
+        metrics[split] = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))
+        if split == "test":
+            table.to_parquet(run.file("predictions/test.parquet"), index=False)
+
+    if config.output.save_attention:
+        collected = collect_attention(
+            model,
+            data.model_inputs("test"),
+            spec.feature_names,
+            row_ids=data.frame("test").index.tolist(),
+            context_ids=context_ids,
+            batch_size=config.training.eval_batch_size,
+        )
+        if collected is not None:
+            save_attention(run.path / "attention", "test", *collected)
+
+    write_json_atomic(run.file("metrics.json"), metrics)
+    best_epoch = int(history["val_loss"].idxmin()) + 1 if "val_loss" in history else len(history)
+    run.update(epochs_trained=len(history), best_epoch=best_epoch, train_seconds=round(seconds, 3))
+    run.finish("completed")
+    return TrainResult(run_dir=run.path, metrics=metrics, task=schema.task, epochs=len(history), seconds=seconds)

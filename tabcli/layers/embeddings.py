@@ -1,0 +1,131 @@
+"""Feature tokenizers: one ``d_model`` token per column (FT-Transformer's feature tokenizer)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+__all__ = ["NumericalEmbedding", "CategoricalEmbedding"]
+
+
+@keras.saving.register_keras_serializable(package="tabcli")
+class NumericalEmbedding(keras.layers.Layer):
+    """Per-feature linear embedding of numerical values: ``token_f = x_f * W_f + b_f``.
+
+    Each of the ``num_features`` columns has its own weight and bias vector of width
+    ``d_model`` (the "feature tokenizer" of FT-Transformer, Gorishniy et al. 2021, §3.3).
+    Weights are initialised uniformly in ``[-1/sqrt(d_model), 1/sqrt(d_model)]`` as there.
+
+    Args:
+        d_model: Width of each token.
+        **kwargs: Standard layer keyword arguments.
+
+    Call arguments:
+        inputs: Float tensor ``(..., num_features)``: any number of leading axes.
+
+    Returns:
+        Float tensor ``(..., num_features, d_model)``.
+
+    Raises:
+        ValueError: If ``d_model`` is not positive or the last input axis is unknown.
+    """
+
+    def __init__(self, d_model: int, **kwargs):
+        super().__init__(**kwargs)
+        if int(d_model) < 1:
+            raise ValueError(f"d_model must be a positive integer; received d_model={d_model}.")
+        self.d_model = int(d_model)
+
+    def build(self, input_shape):
+        num_features = input_shape[-1]
+        if num_features is None:
+            raise ValueError(f"The last axis (features) must be known; received shape {input_shape}.")
+        bound = 1.0 / self.d_model**0.5
+        init = keras.initializers.RandomUniform(-bound, bound)
+        self.kernel = self.add_weight(name="kernel", shape=(num_features, self.d_model), initializer=init)
+        self.bias = self.add_weight(name="bias", shape=(num_features, self.d_model), initializer=init)
+
+    def call(self, inputs):
+        inputs = ops.cast(inputs, self.compute_dtype)
+        return ops.expand_dims(inputs, -1) * self.kernel + self.bias
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.d_model,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"d_model": self.d_model})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tabcli")
+class CategoricalEmbedding(keras.layers.Layer):
+    """One embedding table per categorical column, plus a per-column bias.
+
+    Column ``i`` takes integer codes in ``[0, cardinalities[i])`` and looks them up in its own
+    ``keras.layers.Embedding(cardinalities[i], d_model)``. tabcli's preprocessing reserves code
+    0 for unseen and rare categories, so every column's table has a row for them.
+
+    Args:
+        cardinalities: Number of codes of each column (list of positive ints, one per column).
+        d_model: Width of each token.
+        **kwargs: Standard layer keyword arguments.
+
+    Call arguments:
+        inputs: Integer (or integer-valued float) tensor ``(..., num_columns)``.
+
+    Returns:
+        Float tensor ``(..., num_columns, d_model)``.
+
+    Raises:
+        ValueError: If ``cardinalities`` is empty or holds a non-positive entry, or if the
+            input's last axis does not match ``len(cardinalities)``.
+    """
+
+    def __init__(self, cardinalities, d_model: int, **kwargs):
+        super().__init__(**kwargs)
+        cardinalities = [int(c) for c in cardinalities]
+        if not cardinalities or min(cardinalities) < 1:
+            raise ValueError(
+                f"cardinalities must be a non-empty list of positive ints; received {cardinalities}."
+            )
+        if int(d_model) < 1:
+            raise ValueError(f"d_model must be a positive integer; received d_model={d_model}.")
+        self.cardinalities = cardinalities
+        self.d_model = int(d_model)
+
+    def build(self, input_shape):
+        if input_shape[-1] is not None and input_shape[-1] != len(self.cardinalities):
+            raise ValueError(
+                f"Expected {len(self.cardinalities)} categorical columns (one per cardinality); "
+                f"received input shape {input_shape}."
+            )
+        bound = 1.0 / self.d_model**0.5
+        self.tables = []
+        for i, cardinality in enumerate(self.cardinalities):
+            table = keras.layers.Embedding(
+                cardinality,
+                self.d_model,
+                embeddings_initializer=keras.initializers.RandomUniform(-bound, bound),
+                name=f"table_{i}",
+            )
+            table.build((None,))
+            self.tables.append(table)
+        self.bias = self.add_weight(
+            name="bias",
+            shape=(len(self.cardinalities), self.d_model),
+            initializer=keras.initializers.RandomUniform(-bound, bound),
+        )
+
+    def call(self, inputs):
+        codes = ops.cast(inputs, "int32")
+        tokens = [table(codes[..., i]) for i, table in enumerate(self.tables)]
+        return ops.stack(tokens, axis=-2) + self.bias
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.d_model,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"cardinalities": list(self.cardinalities), "d_model": self.d_model})
+        return config

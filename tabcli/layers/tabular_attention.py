@@ -1,0 +1,244 @@
+"""TabularAttention: inter-feature attention inside each sample, then inter-sample attention."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+__all__ = ["TabularAttention"]
+
+_POOLING = ("mean", "cls")
+
+
+@keras.saving.register_keras_serializable(package="tabcli")
+class TabularAttention(keras.layers.Layer):
+    """Dual attention for tables: across a sample's features, then across samples.
+
+    Stage 1, *inter-feature attention*: inside every sample each feature is a token of width
+    ``d_model``; multi-head self-attention runs across the ``num_features`` tokens (scores
+    ``(batch, num_samples, num_heads, F, F)``), followed by residual + LayerNorm, a feed-forward
+    network, and residual + LayerNorm (a post-norm Transformer encoder block, Vaswani et al.
+    2017; applied to feature tokens as in FT-Transformer, Gorishniy et al. 2021).
+
+    Stage 2, *inter-sample attention*: each sample's feature tokens are pooled to one
+    ``d_model`` vector and every sample attends across the samples axis (scores
+    ``(batch, num_heads, num_samples, num_samples [+ num_context])``), followed by residual +
+    LayerNorm and the output projection. This is SAINT's intersample attention (Somepalli et
+    al. 2021). Optional ``context`` samples, shared by the whole batch, are extra keys/values
+    for stage 2: the samples of ``inputs`` attend to them but they are not updated, so in a
+    model whose samples axis holds one row and whose context is a fixed set of training rows,
+    a row's output does not depend on the other rows of its batch (the retrieval idea of TabR,
+    Gorishniy et al. 2023, without labels).
+
+    Args:
+        num_heads: Number of attention heads in both stages.
+        d_model: Width of the feature tokens and of the output. Must be divisible by
+            ``num_heads``.
+        dropout_rate: Dropout on attention probabilities and in the feed-forward network,
+            in ``[0, 1)``. Active only when ``training=True``.
+        ffn_multiplier: Hidden width of the feed-forward network, as a multiple of
+            ``d_model``.
+        num_feature_blocks: Number of stacked inter-feature Transformer blocks in stage 1.
+        pooling: How a sample's feature tokens become one vector before stage 2: ``"mean"``
+            (average of the tokens) or ``"cls"`` (a learned [CLS] token is prepended to the
+            features and its output is used, as in BERT and FT-Transformer; the inter-feature
+            scores then cover ``F + 1`` tokens, the [CLS] token first).
+        **kwargs: Standard layer keyword arguments (``name``, ``dtype``, ...).
+
+    Call arguments:
+        inputs: Either raw values ``(batch, num_samples, num_features)``, each projected to a
+            ``d_model`` token by its own linear map ``x_f * W_f + b_f`` ("input projection"),
+            or already-embedded tokens ``(batch, num_samples, num_features, d)``, projected to
+            ``d_model`` by a shared Dense layer when ``d != d_model``.
+        context: Optional context samples shared by the whole batch, ``(num_context,
+            num_features)`` or ``(num_context, num_features, d)`` in the same layout as
+            ``inputs``. Their tokens go through stage 1 once per call, and their pooled vectors
+            become additional keys and values of stage 2.
+        training: Python boolean, whether dropout is active.
+        return_attention_scores: If ``True``, also return the attention scores.
+
+    Returns:
+        ``(batch, num_samples, d_model)``; with ``return_attention_scores=True`` a tuple
+        ``(output, scores)`` where ``scores`` is a dict with ``"inter_feature"``, a list (one
+        per feature block) of ``(batch, num_samples, num_heads, T, T)`` tensors with
+        ``T = num_features`` (``+ 1`` with ``pooling="cls"``), and ``"inter_sample"``,
+        ``(batch, num_heads, num_samples, num_samples + num_context)``; keys are the samples of
+        ``inputs`` in order, then the context samples. Scores sum to 1 over the last axis.
+
+    Raises:
+        ValueError: On non-positive ``num_heads``/``d_model``, ``d_model`` not divisible by
+            ``num_heads``, ``dropout_rate`` outside ``[0, 1)``, an unknown ``pooling``, or
+            inputs of rank other than 3 or 4.
+    """
+
+    def __init__(
+        self,
+        num_heads: int,
+        d_model: int,
+        dropout_rate: float = 0.1,
+        ffn_multiplier: float = 2.0,
+        num_feature_blocks: int = 1,
+        pooling: str = "mean",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(num_heads) < 1:
+            raise ValueError(f"num_heads must be a positive integer; received num_heads={num_heads}.")
+        if int(d_model) < 1:
+            raise ValueError(f"d_model must be a positive integer; received d_model={d_model}.")
+        if int(d_model) % int(num_heads) != 0:
+            raise ValueError(
+                f"d_model must be divisible by num_heads so each head gets d_model / num_heads "
+                f"channels; received d_model={d_model}, num_heads={num_heads}."
+            )
+        if not 0.0 <= float(dropout_rate) < 1.0:
+            raise ValueError(f"dropout_rate must be in [0, 1); received dropout_rate={dropout_rate}.")
+        if float(ffn_multiplier) <= 0:
+            raise ValueError(f"ffn_multiplier must be > 0; received ffn_multiplier={ffn_multiplier}.")
+        if int(num_feature_blocks) < 1:
+            raise ValueError(
+                f"num_feature_blocks must be >= 1; received num_feature_blocks={num_feature_blocks}."
+            )
+        if pooling not in _POOLING:
+            raise ValueError(f"pooling must be one of {_POOLING}; received pooling={pooling!r}.")
+        self.num_heads = int(num_heads)
+        self.d_model = int(d_model)
+        self.dropout_rate = float(dropout_rate)
+        self.ffn_multiplier = float(ffn_multiplier)
+        self.num_feature_blocks = int(num_feature_blocks)
+        self.pooling = pooling
+        self.supports_masking = False
+
+    # ------------------------------------------------------------------ build
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) not in (3, 4):
+            raise ValueError(
+                "TabularAttention expects inputs of shape (batch, num_samples, num_features) or "
+                f"(batch, num_samples, num_features, d); received shape {input_shape}."
+            )
+        num_features = input_shape[2]
+        if num_features is None:
+            raise ValueError(
+                f"The num_features axis of the input must be known; received shape {input_shape}."
+            )
+        self._token_input = len(input_shape) == 4
+        d, key_dim = self.d_model, self.d_model // self.num_heads
+        self.feature_kernel = self.feature_bias = self.input_projection = None
+        if not self._token_input:
+            bound = 1.0 / d**0.5
+            init = keras.initializers.RandomUniform(-bound, bound)
+            self.feature_kernel = self.add_weight(
+                name="feature_kernel", shape=(num_features, d), initializer=init
+            )
+            self.feature_bias = self.add_weight(name="feature_bias", shape=(num_features, d), initializer=init)
+        elif input_shape[3] != d:
+            self.input_projection = keras.layers.Dense(d, name="input_projection")
+            self.input_projection.build(input_shape)
+        self.cls_token = None
+        if self.pooling == "cls":
+            self.cls_token = self.add_weight(
+                name="cls_token", shape=(d,), initializer=keras.initializers.RandomUniform(-0.1, 0.1)
+            )
+        num_tokens = num_features + (1 if self.pooling == "cls" else 0)
+        token_shape = (None, None, num_tokens, d)
+        hidden = max(1, int(round(self.ffn_multiplier * d)))
+        self.feature_attention, self.feature_norm_1, self.feature_norm_2 = [], [], []
+        self.feature_ffn_in, self.feature_ffn_dropout, self.feature_ffn_out = [], [], []
+        for i in range(self.num_feature_blocks):
+            attention = keras.layers.MultiHeadAttention(
+                self.num_heads, key_dim, dropout=self.dropout_rate, attention_axes=(2,),
+                name=f"feature_attention_{i}",
+            )
+            attention.build(token_shape, token_shape)
+            norm_1 = keras.layers.LayerNormalization(epsilon=1e-5, name=f"feature_norm_{i}_1")
+            norm_1.build(token_shape)
+            ffn_in = keras.layers.Dense(hidden, activation="gelu", name=f"feature_ffn_{i}_in")
+            ffn_in.build(token_shape)
+            ffn_out = keras.layers.Dense(d, name=f"feature_ffn_{i}_out")
+            ffn_out.build(token_shape[:-1] + (hidden,))
+            norm_2 = keras.layers.LayerNormalization(epsilon=1e-5, name=f"feature_norm_{i}_2")
+            norm_2.build(token_shape)
+            self.feature_attention.append(attention)
+            self.feature_norm_1.append(norm_1)
+            self.feature_ffn_in.append(ffn_in)
+            self.feature_ffn_dropout.append(
+                keras.layers.Dropout(self.dropout_rate, name=f"feature_ffn_{i}_dropout")
+            )
+            self.feature_ffn_out.append(ffn_out)
+            self.feature_norm_2.append(norm_2)
+        sample_shape = (None, None, d)
+        self.sample_attention = keras.layers.MultiHeadAttention(
+            self.num_heads, key_dim, dropout=self.dropout_rate, name="sample_attention"
+        )
+        self.sample_attention.build(sample_shape, sample_shape)
+        self.sample_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="sample_norm")
+        self.sample_norm.build(sample_shape)
+        self.output_projection = keras.layers.Dense(d, name="output_projection")
+        self.output_projection.build(sample_shape)
+        self._num_features = num_features
+        super().build(input_shape)
+
+    # ------------------------------------------------------------------ call
+    def _tokens(self, x):
+        """Raw values or tokens (..., F[, d]) -> tokens (..., T, d_model)."""
+        if self._token_input:
+            tokens = self.input_projection(x) if self.input_projection is not None else x
+        else:
+            tokens = ops.expand_dims(x, -1) * self.feature_kernel + self.feature_bias
+        if self.cls_token is not None:
+            lead = ops.shape(tokens)[:-2]
+            cls = ops.broadcast_to(self.cls_token, tuple(lead) + (1, self.d_model))
+            tokens = ops.concatenate([ops.cast(cls, tokens.dtype), tokens], axis=-2)
+        return tokens
+
+    def _feature_stage(self, tokens, training):
+        """Tokens (batch, S, T, d) -> pooled (batch, S, d) and per-block scores."""
+        scores = []
+        for i in range(self.num_feature_blocks):
+            attended, block_scores = self.feature_attention[i](
+                tokens, tokens, return_attention_scores=True, training=training
+            )
+            tokens = self.feature_norm_1[i](tokens + attended)
+            hidden = self.feature_ffn_dropout[i](self.feature_ffn_in[i](tokens), training=training)
+            tokens = self.feature_norm_2[i](tokens + self.feature_ffn_out[i](hidden))
+            scores.append(block_scores)
+        if self.pooling == "cls":
+            pooled = tokens[:, :, 0, :]
+        else:
+            pooled = ops.mean(tokens, axis=2)
+        return pooled, scores
+
+    def call(self, inputs, context=None, training=None, return_attention_scores=False):
+        tokens = self._tokens(inputs)
+        pooled, feature_scores = self._feature_stage(tokens, training)
+        keys = pooled
+        if context is not None:
+            context_tokens = ops.expand_dims(self._tokens(context), 0)  # (1, M, T, d)
+            context_pooled, _ = self._feature_stage(context_tokens, training)  # (1, M, d)
+            batch = ops.shape(pooled)[0]
+            context_pooled = ops.broadcast_to(
+                context_pooled, (batch, ops.shape(context_pooled)[1], self.d_model)
+            )
+            keys = ops.concatenate([pooled, context_pooled], axis=1)
+        attended, sample_scores = self.sample_attention(
+            pooled, keys, return_attention_scores=True, training=training
+        )
+        output = self.output_projection(self.sample_norm(pooled + attended))
+        if return_attention_scores:
+            return output, {"inter_feature": feature_scores, "inter_sample": sample_scores}
+        return output
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "d_model": self.d_model,
+                "dropout_rate": self.dropout_rate,
+                "ffn_multiplier": self.ffn_multiplier,
+                "num_feature_blocks": self.num_feature_blocks,
+                "pooling": self.pooling,
+            }
+        )
+        return config

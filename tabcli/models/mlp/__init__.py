@@ -1,0 +1,1 @@
+"""The ``mlp`` family: the plain multilayer-perceptron baseline on the same preprocessing."""

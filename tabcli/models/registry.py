@@ -1,0 +1,37 @@
+"""``model.type`` -> the module that builds that family (imported only when needed)."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from tabcli.models.spec import ModelSpec
+
+__all__ = ["FAMILIES", "build_model"]
+
+#: Each family's builder module; each defines ``build(config, spec, context) -> keras.Model``.
+FAMILIES = {
+    "tabular_attention": "tabcli.models.tabular_attention.model",
+    "mlp": "tabcli.models.mlp.model",
+}
+
+
+def build_model(config, spec: ModelSpec, context: dict[str, np.ndarray] | None = None):
+    """Build the Keras model of ``config.type`` for data shaped as ``spec``.
+
+    Args:
+        config: The family's typed config (``config.model``).
+        spec: Input/output shapes.
+        context: Preprocessed training rows ``{"numerical": (M, n), "categorical": (M, n)}``
+            that families with inter-sample attention store in the model; others ignore it.
+
+    Returns:
+        An uncompiled ``keras.Model`` taking ``{"numerical", "categorical"}`` (those present)
+        and returning probabilities (classification) or standardised values (regression).
+
+    Raises:
+        KeyError: If ``config.type`` is not a known family (the config schema prevents this).
+    """
+    module = importlib.import_module(FAMILIES[config.type])
+    return module.build(config, spec, context)

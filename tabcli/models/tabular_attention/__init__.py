@@ -1,0 +1,1 @@
+"""The ``tabular_attention`` family: feature tokens -> TabularAttention (with context rows) -> head."""

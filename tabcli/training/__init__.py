@@ -1,0 +1,1 @@
+"""Compiling and fitting Keras models: optimiser, losses, callbacks, progress display."""

@@ -1,0 +1,145 @@
+"""Fit a model with AdamW and early stopping; stop with a clear error if the loss diverges."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import keras
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from tabcli.config.schema import TrainingConfig
+from tabcli.errors import TrainingError
+from tabcli.training.progress import RichProgress
+
+__all__ = ["set_seeds", "compile_model", "fit_model", "predict_model", "MONITOR_METRIC"]
+
+#: The Keras metric shown beside the loss while training, per task.
+MONITOR_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "rmse"}
+
+
+def set_seeds(seed: int) -> None:
+    """Seed Python, NumPy and the Keras backend (``keras.utils.set_random_seed``)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def compile_model(model: keras.Model, task: str, config: TrainingConfig) -> None:
+    """Compile with AdamW (Loshchilov & Hutter 2019) and the task's loss.
+
+    Losses: binary cross-entropy (sigmoid output), sparse categorical cross-entropy (softmax
+    output), mean squared error on the standardised regression target.
+    """
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        global_clipnorm=config.gradient_clip_norm,
+    )
+    if task == "binary":
+        loss = keras.losses.BinaryCrossentropy()
+        metrics = [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]
+    elif task == "multiclass":
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    else:
+        loss = keras.losses.MeanSquaredError()
+        metrics = [keras.metrics.RootMeanSquaredError(name="rmse")]
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+
+
+class _StopOnNaN(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss and remembers where it happened."""
+
+    def __init__(self):
+        super().__init__()
+        self.where = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.where = (self.epoch + 1, batch + 1)
+            self.model.stop_training = True
+
+
+def _targets(task: str, y: np.ndarray) -> np.ndarray:
+    if task == "binary":
+        return y.astype(np.float32).reshape(-1, 1)
+    if task == "regression":
+        return y.astype(np.float32).reshape(-1, 1)
+    return y.astype(np.int32)
+
+
+def fit_model(
+    model: keras.Model,
+    task: str,
+    train: tuple[dict, np.ndarray],
+    valid: tuple[dict, np.ndarray],
+    config: TrainingConfig,
+    console: Console | None = None,
+    extra_callbacks=(),
+) -> pd.DataFrame:
+    """Train ``model`` (compiled) with early stopping on the validation loss.
+
+    The weights of the epoch with the lowest validation loss are restored at the end
+    (``keras.callbacks.EarlyStopping(restore_best_weights=True)``).
+
+    Args:
+        model: A compiled model.
+        task: The task (chooses how targets are shaped).
+        train: ``(inputs, targets)`` of the training rows.
+        valid: ``(inputs, targets)`` of the validation rows.
+        config: Epochs, batch size, patience.
+        console: Where to draw progress (None: no progress display).
+        extra_callbacks: More Keras callbacks.
+
+    Returns:
+        The history, one row per epoch (``epoch``, ``loss``, ``val_loss``, metrics...).
+
+    Raises:
+        TrainingError: If the loss became NaN or infinite.
+    """
+    x_train, y_train = train
+    x_valid, y_valid = valid
+    steps = max(1, math.ceil(len(y_train) / config.batch_size))
+    nan_guard = _StopOnNaN()
+    callbacks = [
+        nan_guard,
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
+        ),
+        *extra_callbacks,
+    ]
+    if console is not None:
+        callbacks.append(RichProgress(config.epochs, steps, MONITOR_METRIC[task], console))
+    history = model.fit(
+        x_train,
+        _targets(task, y_train),
+        validation_data=(x_valid, _targets(task, y_valid)),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    if nan_guard.where is not None:
+        epoch, batch = nan_guard.where
+        raise TrainingError(
+            f"Training diverged: the loss became NaN/infinite at epoch {epoch}, batch {batch}. "
+            f"Try a smaller learning rate (--set training.learning_rate={config.learning_rate / 10:g}), "
+            "keep gradient clipping on (training.gradient_clip_norm), or check the data for extreme values."
+        )
+    frame = pd.DataFrame(history.history)
+    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    return frame
+
+
+def predict_model(model: keras.Model, inputs: dict, batch_size: int = 1024) -> np.ndarray:
+    """Model outputs for ``inputs``: ``(rows, num_outputs)`` float64."""
+    return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float64)
