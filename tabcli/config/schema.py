@@ -26,6 +26,9 @@ __all__ = [
 
 ModelConfig = Annotated[Union[TabularAttentionConfig, MLPConfig], Field(discriminator="type")]
 
+#: The family used when the config gives no ``model.type``.
+DEFAULT_MODEL_TYPE = "tabular_attention"
+
 #: Config keys holding file paths (resolved against the config file's folder).
 PATH_KEYS = ("data.train", "data.valid", "data.test")
 
@@ -99,3 +102,11 @@ class ExperimentConfig(StrictModel):
     model: ModelConfig = Field(default_factory=TabularAttentionConfig, description="Model family and its settings.")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Optimisation settings.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Output settings.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_model_type(cls, raw):
+        # `model: {d_model: 32}` (or only --set model.d_model=32) means the default family.
+        if isinstance(raw, dict) and isinstance(raw.get("model"), dict) and "type" not in raw["model"]:
+            raw = {**raw, "model": {"type": DEFAULT_MODEL_TYPE, **raw["model"]}}
+        return raw

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 from keras import ops
 
@@ -221,9 +223,12 @@ class TabularAttention(keras.layers.Layer):
                 context_pooled, (batch, ops.shape(context_pooled)[1], self.d_model)
             )
             keys = ops.concatenate([pooled, context_pooled], axis=1)
-        attended, sample_scores = self.sample_attention(
-            pooled, keys, return_attention_scores=True, training=training
-        )
+        with warnings.catch_warnings():
+            # One sample and no context: attending to itself only is valid (scores are all 1).
+            warnings.filterwarnings("ignore", message="You are using a softmax over axis")
+            attended, sample_scores = self.sample_attention(
+                pooled, keys, return_attention_scores=True, training=training
+            )
         output = self.output_projection(self.sample_norm(pooled + attended))
         if return_attention_scores:
             return output, {"inter_feature": feature_scores, "inter_sample": sample_scores}

@@ -1,0 +1,102 @@
+"""Preprocessing: fitted on training rows only, codes for unseen/rare/missing categories, target encoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabcli.data.preprocessing import TabularPreprocessor
+from tabcli.data.schema import infer_schema
+from tabcli.errors import DataError
+
+
+def _fit(frame, **kwargs):
+    schema = infer_schema(frame, target="target")
+    return TabularPreprocessor(schema, **kwargs).fit(frame)
+
+
+def test_output_layout(mixed_frame):
+    prep = _fit(mixed_frame)
+    out = prep.transform(mixed_frame)
+    assert prep.numerical_names == ["x1", "x2", "x2 (missing)"]
+    assert prep.categorical_names == ["color", "flag", "level"]
+    assert out["numerical"].shape == (300, 3) and out["numerical"].dtype == np.float32
+    assert out["categorical"].shape == (300, 3) and out["categorical"].dtype == np.int32
+    # quantile-normal numerics: roughly standard normal on the training rows
+    assert abs(out["numerical"][:, 0].mean()) < 0.1 and 0.8 < out["numerical"][:, 0].std() < 1.2
+    # missing indicator is exactly the missingness of x2
+    np.testing.assert_array_equal(out["numerical"][:, 2], mixed_frame["x2"].isna().to_numpy())
+    assert not np.isnan(out["numerical"]).any()
+    # code 0 is reserved for unseen categories, so fitted codes start at 1
+    assert out["categorical"].min() >= 1
+    for column, cardinality in enumerate(prep.cardinalities):
+        assert out["categorical"][:, column].max() < cardinality
+
+
+def test_no_leakage_from_rows_outside_training(mixed_frame):
+    train, other = mixed_frame.iloc[:200], mixed_frame.iloc[200:].copy()
+    prep_a = _fit(train)
+    # Wildly different valid/test rows must not change what was fitted on train.
+    other["x1"] = other["x1"] * 1000 + 50
+    other["color"] = "purple"
+    prep_b = _fit(train)
+    np.testing.assert_array_equal(prep_a.transform(train)["numerical"], prep_b.transform(train)["numerical"])
+    transformed = prep_a.transform(other)
+    assert (transformed["categorical"][:, 0] == 0).all()  # 'purple' was never seen: the unseen code
+    # Fitting on train + other would change the transform of the train rows.
+    prep_c = _fit(pd.concat([train, other]))
+    assert not np.allclose(prep_a.transform(train)["numerical"][:, 0], prep_c.transform(train)["numerical"][:, 0])
+
+
+def test_missing_and_rare_categories_get_their_own_codes(mixed_frame):
+    frame = mixed_frame.copy()
+    frame.loc[frame.index[:3], "color"] = "violet"  # 3 < rare_min_count=5: rare
+    prep = _fit(frame, rare_min_count=5)
+    codes = prep.transform(frame)["categorical"][:, 0]
+    missing_code = set(codes[frame["color"].isna().to_numpy()])
+    rare_code = set(codes[:3])
+    common_codes = set(codes[frame["color"].isin(["red", "green", "blue"]).to_numpy()])
+    assert len(missing_code) == 1 and len(rare_code) == 1
+    assert missing_code.isdisjoint(common_codes) and rare_code.isdisjoint(common_codes)
+    assert missing_code != rare_code and 0 not in missing_code | rare_code
+    assert prep.cardinalities[0] == 1 + 3 + 1 + 1  # unseen + red/green/blue + missing + rare
+
+
+def test_integer_like_floats_match_integer_categories():
+    train = pd.DataFrame({"year": [2007, 2008, 2009] * 10, "target": [0, 1] * 15})
+    test = pd.DataFrame({"year": [2007.0, 2009.0, np.nan]})
+    schema = infer_schema(train, target="target")
+    prep = TabularPreprocessor(schema, rare_min_count=1).fit(train)
+    a = prep.transform(train.iloc[[0, 2]])["categorical"][:, 0]
+    b = prep.transform(test)["categorical"][:, 0]
+    np.testing.assert_array_equal(a, b[:2])
+    assert b[2] == 0  # missing never seen in training: treated as unseen
+
+
+def test_regression_target_standardised_and_decoded():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=100), "target": rng.normal(loc=500, scale=80, size=100)})
+    prep = _fit(frame)
+    encoded = prep.encode_target(frame["target"])
+    assert abs(encoded.mean()) < 1e-5 and abs(encoded.std() - 1) < 1e-3
+    np.testing.assert_allclose(prep.decode_regression(encoded), frame["target"], rtol=1e-5)
+
+
+def test_class_targets_and_unknown_class(mixed_frame):
+    prep = _fit(mixed_frame)
+    codes = prep.encode_target(mixed_frame["target"])
+    np.testing.assert_array_equal(codes, (mixed_frame["target"] == "yes").astype(int))
+    with pytest.raises(DataError, match="not seen among the training classes"):
+        prep.encode_target(pd.Series(["maybe"]))
+
+
+def test_missing_feature_column_and_text_in_numbers(mixed_frame):
+    prep = _fit(mixed_frame)
+    with pytest.raises(DataError, match=r"\['x1'\].*missing"):
+        prep.transform(mixed_frame.drop(columns=["x1"]))
+    bad = mixed_frame.copy()
+    bad["x2"] = bad["x2"].astype(object)
+    bad.loc[bad.index[0], "x2"] = "?"
+    with pytest.raises(DataError, match="na_values"):
+        prep.transform(bad)
