@@ -122,6 +122,10 @@ def train_experiment(
 def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, console, say) -> TrainResult:
     import joblib
 
+    from tabcli._quiet import import_keras_quietly
+
+    import_keras_quietly()
+
     from tabcli.models.registry import build_model
     from tabcli.models.spec import ModelSpec
     from tabcli.runs.attention import collect_attention, save_attention

@@ -1,0 +1,1 @@
+"""Run directories (``run_dir``) and the attention-score artifacts written into them (``attention``)."""
