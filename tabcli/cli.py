@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 
-def _version(value: bool) -> None:
+def _version(value: Optional[bool]) -> None:
     if value:
         typer.echo(f"tabcli {__version__}")
         raise typer.Exit()
@@ -35,8 +35,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     """Attention models for tables."""
