@@ -14,6 +14,7 @@ from tabcli.config import ExperimentConfig, config_to_yaml
 from tabcli.data.prepare import SPLITS, PreparedData, prepare_data
 from tabcli.errors import TabcliError
 from tabcli.metrics import compute_metrics
+from tabcli.models.spec import ModelSpec
 from tabcli.runs.run_dir import RunDirectory, default_run_dir, write_json_atomic
 
 __all__ = ["TrainResult", "train_experiment"]
@@ -69,6 +70,12 @@ def _context_rows(data: PreparedData, count: int, seed: int) -> tuple[dict[str, 
     return rows, ids
 
 
+def _context_count(model_config) -> int:
+    """How many context rows the model stores (the largest of its tabular_attention parts)."""
+    branches = getattr(model_config, "branches", [model_config])
+    return max((getattr(b, "context_rows", 0) for b in branches), default=0)
+
+
 def train_experiment(
     config: ExperimentConfig,
     run_dir: Path | None = None,
@@ -104,10 +111,18 @@ def train_experiment(
     )
     for note in schema.notes:
         say(f"[yellow]note:[/] {note}")
+    spec = ModelSpec(
+        task=schema.task,
+        numerical_names=data.preprocessor.numerical_names,
+        categorical_names=data.preprocessor.categorical_names,
+        cardinalities=data.preprocessor.cardinalities,
+        num_classes=max(1, len(schema.classes)),
+    )
+    config.model.check_data(spec)  # e.g. multi_resolution on a table with one kind of column
 
     run = RunDirectory(run_dir or default_run_dir(config.output.dir, config.name or "run"), config_folder)
     try:
-        return _train_in(run, config, data, console, say)
+        return _train_in(run, config, data, spec, console, say)
     except KeyboardInterrupt:
         run.finish("interrupted", error="interrupted by the user (KeyboardInterrupt)")
         raise
@@ -119,15 +134,14 @@ def train_experiment(
         raise
 
 
-def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, console, say) -> TrainResult:
+def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, spec: ModelSpec, console, say) -> TrainResult:
     import joblib
 
     from tabcli._quiet import import_keras_quietly
 
     import_keras_quietly()
 
-    from tabcli.models.registry import build_model
-    from tabcli.models.spec import ModelSpec
+    from tabcli.models.registry import attention_manifest, build_model
     from tabcli.runs.attention import collect_attention, save_attention
     from tabcli.training.trainer import compile_model, fit_model, predict_model, set_seeds
 
@@ -136,14 +150,7 @@ def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, c
     run.update(seed=config.seed, name=config.name, model_type=config.model.type, task=schema.task, schema=schema.to_dict())
 
     set_seeds(config.seed)
-    spec = ModelSpec(
-        task=schema.task,
-        numerical_names=data.preprocessor.numerical_names,
-        categorical_names=data.preprocessor.categorical_names,
-        cardinalities=data.preprocessor.cardinalities,
-        num_classes=max(1, len(schema.classes)),
-    )
-    context_count = getattr(config.model, "context_rows", 0)
+    context_count = _context_count(config.model)
     context, context_ids = _context_rows(data, context_count, config.seed)
     model = build_model(config.model, spec, {k: v for k, v in context.items() if v.shape[1] > 0})
     compile_model(model, schema.task, config.training)
@@ -181,13 +188,19 @@ def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, c
         collected = collect_attention(
             model,
             data.model_inputs("test"),
-            spec.feature_names,
+            attention_manifest(config.model, spec, context_ids),
             row_ids=data.frame("test").index.tolist(),
-            context_ids=context_ids,
             batch_size=config.training.eval_batch_size,
         )
         if collected is not None:
             save_attention(run.path / "attention", "test", *collected)
+    weighting = next((layer for layer in model.layers if hasattr(layer, "module_weights")), None)
+    if weighting is not None:
+        from tabcli.models.ensemble.model import branch_names
+
+        weights = dict(zip(branch_names(config.model), np.asarray(weighting.module_weights).tolist()))
+        write_json_atomic(run.file("branch_weights.json"), weights)
+        say("branch weights: " + ", ".join(f"{k} {v:.3f}" for k, v in weights.items()))
 
     write_json_atomic(run.file("metrics.json"), metrics)
     best_epoch = int(history["val_loss"].idxmin()) + 1 if "val_loss" in history else len(history)

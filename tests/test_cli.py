@@ -43,7 +43,7 @@ def test_help_and_version_do_not_import_tensorflow():
 def penguins_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "penguins"
     result = runner.invoke(
-        app, ["train", str(REPO / "configs" / "penguins.yaml"), "--run-dir", str(run_dir), "--quiet", *_sets(*TINY, "training.epochs=5")]
+        app, ["train", str(REPO / "configs" / "penguins" / "tabular_attention.yaml"), "--run-dir", str(run_dir), "--quiet", *_sets(*TINY, "training.epochs=5")]
     )
     assert result.exit_code == 0, result.output
     return run_dir, result.output

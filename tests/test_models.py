@@ -53,7 +53,7 @@ def test_context_rows_are_stored_and_used():
 def test_scores_from_predict_match_eager_call():
     model = build_model(TabularAttentionConfig(d_model=16, num_heads=2, context_rows=6, num_feature_blocks=1), SPEC, _data(6, seed=3))
     scores_model, names = attention_model(model)
-    assert names == ["tabular_attention/inter_feature_0", "tabular_attention/inter_sample"]
+    assert names == [("tabular_attention", "inter_feature_0"), ("tabular_attention", "inter_sample")]
     rows = _data(4)
     outputs = scores_model.predict(rows, verbose=0)
     np.testing.assert_allclose(outputs[0], model.predict(rows, verbose=0), atol=1e-6)

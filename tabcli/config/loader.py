@@ -84,6 +84,9 @@ def _resolve_loc(loc: Sequence[Any]) -> tuple[list[str], type[BaseModel] | None]
     current: list[type[BaseModel]] = [ExperimentConfig]
     holder: type[BaseModel] | None = ExperimentConfig
     for part in loc:
+        if isinstance(part, int):  # a list index: same models, shown as-is
+            shown.append(str(part))
+            continue
         if len(current) > 1:  # a union: `part` is the tag naming the member
             tagged = [m for m in current if m.model_fields.get("type") and m.model_fields["type"].default == part]
             if tagged:

@@ -11,7 +11,10 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import Field, model_validator
 
 from tabcli.models.base_config import StrictModel
+from tabcli.models.ensemble.config import EnsembleConfig
+from tabcli.models.interpretable.config import InterpretableConfig
 from tabcli.models.mlp.config import MLPConfig
+from tabcli.models.multi_resolution.config import MultiResolutionConfig
 from tabcli.models.tabular_attention.config import TabularAttentionConfig
 
 __all__ = [
@@ -24,7 +27,10 @@ __all__ = [
     "PATH_KEYS",
 ]
 
-ModelConfig = Annotated[Union[TabularAttentionConfig, MLPConfig], Field(discriminator="type")]
+ModelConfig = Annotated[
+    Union[TabularAttentionConfig, MultiResolutionConfig, InterpretableConfig, EnsembleConfig, MLPConfig],
+    Field(discriminator="type"),
+]
 
 #: The family used when the config gives no ``model.type``.
 DEFAULT_MODEL_TYPE = "tabular_attention"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["NumericalEmbedding", "CategoricalEmbedding"]
+__all__ = ["NumericalEmbedding", "PeriodicEmbedding", "CategoricalEmbedding"]
 
 
 @keras.saving.register_keras_serializable(package="tabcli")
@@ -128,4 +128,75 @@ class CategoricalEmbedding(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"cardinalities": list(self.cardinalities), "d_model": self.d_model})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tabcli")
+class PeriodicEmbedding(keras.layers.Layer):
+    """Periodic embedding of numerical values ("PLR", Gorishniy et al. 2022, "On Embeddings for
+    Numerical Features in Tabular Deep Learning", §3.3).
+
+    For feature ``f`` with value ``x``: ``v = [sin(2π c_f x), cos(2π c_f x)]`` with ``k``
+    trainable frequencies ``c_f`` drawn from ``N(0, sigma²)``, then a per-feature linear map
+    ``2k -> d_model`` and a ReLU. Periodic features let a network fit functions of a value
+    that vary quickly, which linear embeddings of quantile-normal inputs fit poorly.
+
+    Args:
+        d_model: Width of each token.
+        num_frequencies: Frequencies ``k`` per feature.
+        sigma: Standard deviation of the initial frequencies (the paper's most important
+            hyper-parameter; larger values give higher frequencies).
+        **kwargs: Standard layer keyword arguments.
+
+    Call arguments:
+        inputs: Float tensor ``(..., num_features)``.
+
+    Returns:
+        Float tensor ``(..., num_features, d_model)``.
+
+    Raises:
+        ValueError: If ``d_model`` or ``num_frequencies`` is not positive, or ``sigma <= 0``.
+    """
+
+    def __init__(self, d_model: int, num_frequencies: int = 16, sigma: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        if int(d_model) < 1 or int(num_frequencies) < 1:
+            raise ValueError(
+                "d_model and num_frequencies must be positive integers; received "
+                f"d_model={d_model}, num_frequencies={num_frequencies}."
+            )
+        if float(sigma) <= 0:
+            raise ValueError(f"sigma must be > 0; received sigma={sigma}.")
+        self.d_model = int(d_model)
+        self.num_frequencies = int(num_frequencies)
+        self.sigma = float(sigma)
+
+    def build(self, input_shape):
+        num_features = input_shape[-1]
+        if num_features is None:
+            raise ValueError(f"The last axis (features) must be known; received shape {input_shape}.")
+        self.frequencies = self.add_weight(
+            name="frequencies",
+            shape=(num_features, self.num_frequencies),
+            initializer=keras.initializers.RandomNormal(stddev=self.sigma),
+        )
+        fan_in = 2 * self.num_frequencies
+        bound = 1.0 / fan_in**0.5
+        init = keras.initializers.RandomUniform(-bound, bound)
+        self.kernel = self.add_weight(name="kernel", shape=(num_features, fan_in, self.d_model), initializer=init)
+        self.bias = self.add_weight(name="bias", shape=(num_features, self.d_model), initializer=init)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        angles = 2.0 * 3.141592653589793 * ops.expand_dims(x, -1) * self.frequencies  # (..., F, k)
+        periodic = ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)  # (..., F, 2k)
+        tokens = ops.einsum("...fk,fkd->...fd", periodic, self.kernel) + self.bias
+        return ops.relu(tokens)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.d_model,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"d_model": self.d_model, "num_frequencies": self.num_frequencies, "sigma": self.sigma})
         return config

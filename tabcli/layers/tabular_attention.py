@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 import keras
 from keras import ops
+
+from tabcli.layers._common import as_bool_mask, check_attention_args, single_key_softmax_ok
 
 __all__ = ["TabularAttention"]
 
@@ -56,6 +56,11 @@ class TabularAttention(keras.layers.Layer):
             num_features)`` or ``(num_context, num_features, d)`` in the same layout as
             ``inputs``. Their tokens go through stage 1 once per call, and their pooled vectors
             become additional keys and values of stage 2.
+        feature_mask: Optional boolean ``(batch, num_samples, num_features)``; False marks a
+            feature token no other token may attend to (e.g. a missing value); mean pooling
+            then averages the valid tokens only.
+        sample_mask: Optional boolean ``(batch, num_samples)``; False marks a padding sample
+            that no sample attends to in stage 2 (context samples are always valid).
         training: Python boolean, whether dropout is active.
         return_attention_scores: If ``True``, also return the attention scores.
 
@@ -84,19 +89,7 @@ class TabularAttention(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(num_heads) < 1:
-            raise ValueError(f"num_heads must be a positive integer; received num_heads={num_heads}.")
-        if int(d_model) < 1:
-            raise ValueError(f"d_model must be a positive integer; received d_model={d_model}.")
-        if int(d_model) % int(num_heads) != 0:
-            raise ValueError(
-                f"d_model must be divisible by num_heads so each head gets d_model / num_heads "
-                f"channels; received d_model={d_model}, num_heads={num_heads}."
-            )
-        if not 0.0 <= float(dropout_rate) < 1.0:
-            raise ValueError(f"dropout_rate must be in [0, 1); received dropout_rate={dropout_rate}.")
-        if float(ffn_multiplier) <= 0:
-            raise ValueError(f"ffn_multiplier must be > 0; received ffn_multiplier={ffn_multiplier}.")
+        check_attention_args(num_heads, d_model, dropout_rate, ffn_multiplier)
         if int(num_feature_blocks) < 1:
             raise ValueError(
                 f"num_feature_blocks must be >= 1; received num_feature_blocks={num_feature_blocks}."
@@ -194,27 +187,40 @@ class TabularAttention(keras.layers.Layer):
             tokens = ops.concatenate([ops.cast(cls, tokens.dtype), tokens], axis=-2)
         return tokens
 
-    def _feature_stage(self, tokens, training):
+    def _feature_stage(self, tokens, training, feature_mask=None):
         """Tokens (batch, S, T, d) -> pooled (batch, S, d) and per-block scores."""
         scores = []
+        attention_mask = None
+        if feature_mask is not None:
+            keys = as_bool_mask(feature_mask)
+            if self.cls_token is not None:  # the [CLS] token is always a valid key
+                keys = ops.concatenate([ops.ones_like(keys[..., :1]), keys], axis=-1)
+            shape = tuple(ops.shape(tokens)[:3]) + (ops.shape(tokens)[2],)
+            attention_mask = ops.broadcast_to(ops.expand_dims(keys, 2), shape)
         for i in range(self.num_feature_blocks):
-            attended, block_scores = self.feature_attention[i](
-                tokens, tokens, return_attention_scores=True, training=training
-            )
+            with single_key_softmax_ok():  # a table with a single feature
+                attended, block_scores = self.feature_attention[i](
+                    tokens, tokens, attention_mask=attention_mask, return_attention_scores=True, training=training
+                )
             tokens = self.feature_norm_1[i](tokens + attended)
             hidden = self.feature_ffn_dropout[i](self.feature_ffn_in[i](tokens), training=training)
             tokens = self.feature_norm_2[i](tokens + self.feature_ffn_out[i](hidden))
             scores.append(block_scores)
         if self.pooling == "cls":
             pooled = tokens[:, :, 0, :]
-        else:
+        elif feature_mask is None:
             pooled = ops.mean(tokens, axis=2)
+        else:  # mean over the valid feature tokens only
+            weights = ops.expand_dims(ops.cast(feature_mask, tokens.dtype), -1)
+            pooled = ops.sum(tokens * weights, axis=2) / ops.maximum(ops.sum(weights, axis=2), 1.0)
         return pooled, scores
 
-    def call(self, inputs, context=None, training=None, return_attention_scores=False):
+    def call(self, inputs, context=None, feature_mask=None, sample_mask=None, training=None,
+             return_attention_scores=False):
         tokens = self._tokens(inputs)
-        pooled, feature_scores = self._feature_stage(tokens, training)
+        pooled, feature_scores = self._feature_stage(tokens, training, feature_mask)
         keys = pooled
+        sample_keys = None if sample_mask is None else ops.cast(sample_mask, "bool")  # (batch, S)
         if context is not None:
             context_tokens = ops.expand_dims(self._tokens(context), 0)  # (1, M, T, d)
             context_pooled, _ = self._feature_stage(context_tokens, training)  # (1, M, d)
@@ -223,16 +229,31 @@ class TabularAttention(keras.layers.Layer):
                 context_pooled, (batch, ops.shape(context_pooled)[1], self.d_model)
             )
             keys = ops.concatenate([pooled, context_pooled], axis=1)
-        with warnings.catch_warnings():
-            # One sample and no context: attending to itself only is valid (scores are all 1).
-            warnings.filterwarnings("ignore", message="You are using a softmax over axis")
+            if sample_keys is not None:  # context samples are always valid keys
+                sample_keys = ops.concatenate(
+                    [sample_keys, ops.ones((batch, ops.shape(context_pooled)[1]), dtype="bool")], axis=1
+                )
+        sample_attention_mask = None
+        if sample_keys is not None:
+            shape = (ops.shape(pooled)[0], ops.shape(pooled)[1], ops.shape(keys)[1])
+            sample_attention_mask = ops.broadcast_to(ops.expand_dims(sample_keys, 1), shape)
+        with single_key_softmax_ok():  # one sample and no context: attends to itself only
             attended, sample_scores = self.sample_attention(
-                pooled, keys, return_attention_scores=True, training=training
+                pooled, keys, attention_mask=sample_attention_mask, return_attention_scores=True,
+                training=training,
             )
         output = self.output_projection(self.sample_norm(pooled + attended))
         if return_attention_scores:
             return output, {"inter_feature": feature_scores, "inter_sample": sample_scores}
         return output
+
+    def attention_score_names(self) -> list[str]:
+        """Names of the score tensors, in the order ``keras.tree.flatten`` gives them after the output."""
+        structure = {
+            "inter_feature": [f"inter_feature_{i}" for i in range(self.num_feature_blocks)],
+            "inter_sample": "inter_sample",
+        }
+        return keras.tree.flatten(structure)
 
     def get_config(self):
         config = super().get_config()

@@ -8,11 +8,14 @@ import numpy as np
 
 from tabcli.models.spec import ModelSpec
 
-__all__ = ["FAMILIES", "build_model"]
+__all__ = ["FAMILIES", "build_model", "attention_manifest"]
 
 #: Each family's builder module; each defines ``build(config, spec, context) -> keras.Model``.
 FAMILIES = {
     "tabular_attention": "tabcli.models.tabular_attention.model",
+    "multi_resolution": "tabcli.models.multi_resolution.model",
+    "interpretable": "tabcli.models.interpretable.model",
+    "ensemble": "tabcli.models.ensemble.model",
     "mlp": "tabcli.models.mlp.model",
 }
 
@@ -35,3 +38,15 @@ def build_model(config, spec: ModelSpec, context: dict[str, np.ndarray] | None =
     """
     module = importlib.import_module(FAMILIES[config.type])
     return module.build(config, spec, context)
+
+
+def attention_manifest(config, spec: ModelSpec, context_ids: list) -> dict:
+    """Axes and labels of every attention score of the model ``build_model`` makes.
+
+    Returns:
+        ``{layer name: {score name: {"kind", "axes", "labels", "squeeze"?}}}``; empty for a
+        model without attention layers. ``axes`` are the axes of the model's score tensor;
+        axes listed in ``squeeze`` have length 1 and are dropped when saved.
+    """
+    module = importlib.import_module(FAMILIES[config.type])
+    return module.attention_manifest(config, spec, context_ids)

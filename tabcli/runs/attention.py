@@ -8,60 +8,55 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tabcli.layers import TabularAttention
-
-__all__ = ["attention_model", "collect_attention", "save_attention"]
+__all__ = ["attention_layers", "attention_model", "collect_attention", "save_attention"]
 
 
-def attention_model(model: keras.Model) -> tuple[keras.Model, list[str]] | None:
+def attention_layers(model: keras.Model) -> list:
+    """The model's layers that return attention scores (they define ``attention_score_names``)."""
+    return [layer for layer in model.layers if hasattr(layer, "attention_score_names")]
+
+
+def attention_model(model: keras.Model) -> tuple[keras.Model, list[tuple[str, str]]] | None:
     """A model returning ``[prediction, *attention scores]`` from ``model``'s own graph.
 
-    Works on a freshly built model and on one reloaded from ``model.keras``: the attention
-    layers were called with ``return_attention_scores=True``, so their scores are tensors of
-    the functional graph.
+    Works on a freshly built model and on one reloaded from ``model.keras``: tabcli's families
+    call every attention layer once with ``return_attention_scores=True``, so the scores are
+    tensors of the functional graph and ``predict`` computes real numbers.
 
     Returns:
-        ``(scores_model, names)`` with one name per score output (``"<layer>/inter_feature_<i>"``,
-        ``"<layer>/inter_sample"``), or None if the model has no attention layer.
+        ``(scores_model, names)`` with one ``(layer name, score name)`` per score output, or
+        None if the model has no attention layer.
     """
     outputs, names = [], []
-    for layer in model.layers:
-        if isinstance(layer, TabularAttention):
-            flat = layer.output  # [output, feature scores..., sample scores]
-            feature_scores = flat[1:-1]
-            for i, tensor in enumerate(feature_scores):
-                outputs.append(tensor)
-                names.append(f"{layer.name}/inter_feature_{i}")
-            outputs.append(flat[-1])
-            names.append(f"{layer.name}/inter_sample")
+    for layer in attention_layers(model):
+        score_names = layer.attention_score_names()
+        flat = layer.output
+        flat = flat if isinstance(flat, (list, tuple)) else [flat]
+        for score_name, tensor in zip(score_names, flat[len(flat) - len(score_names):]):
+            outputs.append(tensor)
+            names.append((layer.name, score_name))
     if not outputs:
         return None
     return keras.Model(model.inputs, [model.outputs[0], *outputs]), names
 
 
 def collect_attention(
-    model: keras.Model,
-    inputs: dict,
-    feature_names: list[str],
-    row_ids: list,
-    context_ids: list,
-    batch_size: int = 1024,
+    model: keras.Model, inputs: dict, manifest: dict, row_ids: list, batch_size: int = 1024
 ) -> tuple[dict[str, np.ndarray], dict] | None:
-    """Attention scores of ``model`` on ``inputs`` with a description of every array.
-
-    Inter-feature scores are stored as ``(rows, heads, T, T)`` (the model's samples axis of
-    length 1 is squeezed); inter-sample scores as ``(rows, heads, 1 + M)``: the row attending
-    to itself, then to each of the ``M`` context rows.
+    """Attention scores of ``model`` on ``inputs``, each with a description.
 
     Args:
         model: A trained tabcli model.
         inputs: Preprocessed rows.
-        feature_names: Token labels in model order (numerical, missing indicators, categorical).
+        manifest: Axes and labels of every score (``tabcli.models.registry.attention_manifest``).
         row_ids: Identifier of every row (its index in the original table).
-        context_ids: Index (in the training table) of each context row.
+        batch_size: Rows per prediction batch.
 
     Returns:
-        ``(arrays, description)`` or None if the model has no attention layer.
+        ``(arrays, description)``: arrays named ``<layer>__<score>`` plus ``row_ids``; the
+        description gives, per array, the layer, what it is, its axes and their labels
+        (axes of length 1 listed under ``squeeze`` in the manifest are dropped). None if the
+        model has no attention layer.
     """
     built = attention_model(model)
     if built is None:
@@ -69,37 +64,18 @@ def collect_attention(
     scores_model, names = built
     results = scores_model.predict(inputs, batch_size=batch_size, verbose=0)
     arrays: dict[str, np.ndarray] = {"row_ids": np.asarray(row_ids)}
-    description: dict = {
-        "row_ids": {"axes": ["row"], "meaning": "index of each row in its original table"},
-    }
-    for name, value in zip(names, results[1:]):
+    description: dict = {"row_ids": {"axes": ["row"], "meaning": "index of each row in its original table"}}
+    for (layer_name, score_name), value in zip(names, results[1:]):
+        entry = dict(manifest.get(layer_name, {}).get(score_name, {}))
         value = np.asarray(value, dtype=np.float32)
-        layer_name, kind = name.split("/")
-        key = name.replace("/", "__")
-        if kind.startswith("inter_feature"):
-            value = value[:, 0]  # (rows, heads, T, T)
-            tokens = list(feature_names)
-            if value.shape[-1] == len(tokens) + 1:
-                tokens = ["[CLS]", *tokens]
-            description[key] = {
-                "layer": layer_name,
-                "kind": "inter-feature attention (block %s)" % kind.rsplit("_", 1)[-1],
-                "axes": ["row", "head", "query_feature", "key_feature"],
-                "labels": {"query_feature": tokens, "key_feature": tokens},
-                "sums_to_one_over": "key_feature",
-            }
-        else:
-            value = value[:, :, 0, :]  # (rows, heads, 1 + M)
-            description[key] = {
-                "layer": layer_name,
-                "kind": "inter-sample attention",
-                "axes": ["row", "head", "key_sample"],
-                "labels": {"key_sample": ["self", *[f"context:{i}" for i in context_ids]]},
-                "sums_to_one_over": "key_sample",
-                "note": "key 0 is the row itself; the others are context rows stored in the model, "
-                "named by their index in the training table",
-            }
+        axes = list(entry.get("axes", [f"axis_{i}" for i in range(value.ndim)]))
+        for axis in entry.pop("squeeze", []):
+            position = axes.index(axis)
+            value = np.squeeze(value, axis=position)
+            axes.pop(position)
+        key = f"{layer_name}__{score_name}"
         arrays[key] = value
+        description[key] = {"layer": layer_name, "score": score_name, **entry, "axes": axes, "shape": list(value.shape)}
     return arrays, description
 
 

@@ -6,12 +6,12 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tabcli.models.base_config import StrictModel
+from tabcli.models.base_config import TokenizerOptions
 
 __all__ = ["TabularAttentionConfig"]
 
 
-class TabularAttentionConfig(StrictModel):
+class TabularAttentionConfig(TokenizerOptions):
     """Feature tokenizer -> TabularAttention -> prediction head.
 
     Every row becomes ``F`` feature tokens (a linear embedding per numerical column, an

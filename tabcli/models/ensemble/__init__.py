@@ -1,0 +1,1 @@
+"""The ``ensemble`` family: several branches combined by SparseAttentionWeighting."""

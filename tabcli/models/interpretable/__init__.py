@@ -1,0 +1,1 @@
+"""The ``interpretable`` family: InterpretableMultiHeadAttention blocks, attention pooling with a learned query."""

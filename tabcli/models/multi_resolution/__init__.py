@@ -1,0 +1,1 @@
+"""The ``multi_resolution`` family: numerical and categorical tokens through MultiResolutionTabularAttention."""

@@ -1,0 +1,99 @@
+"""Every model family trains end to end and writes described attention scores for every attention layer."""
+
+from __future__ import annotations
+
+import json
+
+import joblib
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import DATASETS, REPO
+from tabcli.cli import app
+
+runner = CliRunner()
+
+TINY = {
+    "tabular_attention": ["model.d_model=16", "model.num_heads=2", "model.num_feature_blocks=1", "model.context_rows=8"],
+    "multi_resolution": ["model.d_model=16", "model.num_heads=2", "model.num_blocks=2"],
+    "interpretable": ["model.d_model=16", "model.num_heads=2", "model.num_blocks=2"],
+    "ensemble": ["model.d_model=16", "model.normalizer=sparsemax",
+                 "model.branches=[{type: tabular_attention, d_model: 16, num_heads: 2, context_rows: 8, num_feature_blocks: 1}, "
+                 "{type: interpretable, d_model: 16, num_heads: 2, num_blocks: 1}, {type: mlp, hidden_units: [16]}]"],
+    "mlp": ["model.hidden_units=[32]", "training.epochs=15"],
+}
+EXPECTED_ARRAYS = {
+    "tabular_attention": {"tabular_attention__inter_feature_0", "tabular_attention__inter_sample"},
+    "multi_resolution": {f"multi_resolution_{b}__{s}" for b in (0, 1) for s in
+                         ("numerical_self", "categorical_self", "numerical_to_categorical", "categorical_to_numerical")},
+    "interpretable": {"interpretable_attention_0__attention", "interpretable_attention_1__attention", "attention_pooling__pooling"},
+    "ensemble": {"b0_tabular_attention_tabular_attention__inter_feature_0", "b0_tabular_attention_tabular_attention__inter_sample",
+                 "b1_interpretable_interpretable_attention_0__attention", "b1_interpretable_attention_pooling__pooling",
+                 "branch_weighting__module_weights"},
+}
+
+
+def _train(family, run_dir, config="penguins"):
+    args = ["train", str(REPO / "configs" / config / f"{family}.yaml"), "--run-dir", str(run_dir), "--quiet",
+            "--set", "training.epochs=2", "--set", "training.batch_size=64"]
+    for item in TINY[family]:
+        args += ["--set", item]
+    return runner.invoke(app, args)
+
+
+@pytest.mark.parametrize("family", list(TINY))
+def test_family_trains_and_writes_described_attention(family, tmp_path):
+    run_dir = tmp_path / family
+    result = _train(family, run_dir)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] > 0.44  # above always predicting the majority class (Adelie)
+
+    model = keras.saving.load_model(run_dir / "model.keras")
+    prep = joblib.load(run_dir / "preprocessing.joblib")
+    predictions = pd.read_parquet(run_dir / "predictions/test.parquet")
+    table = pd.read_csv(DATASETS / "penguins.csv")
+    inputs = {k: v for k, v in prep.transform(table.loc[predictions["row"]]).items() if v.shape[1]}
+    proba = model.predict(inputs, verbose=0)
+    np.testing.assert_allclose(proba, predictions.filter(like="proba_").to_numpy(), atol=1e-5)
+
+    if family == "mlp":
+        assert not (run_dir / "attention").exists()
+        return
+    arrays = np.load(run_dir / "attention/test.npz")
+    description = json.loads((run_dir / "attention/test.json").read_text())
+    assert set(arrays.files) - {"row_ids"} == EXPECTED_ARRAYS[family]
+    for key in EXPECTED_ARRAYS[family]:
+        value, info = arrays[key], description[key]
+        assert value.shape[0] == len(predictions) and list(value.shape) == info["shape"]
+        assert len(info["axes"]) == value.ndim
+        for axis, labels in info["labels"].items():
+            assert value.shape[info["axes"].index(axis)] == len(labels), (key, axis)
+        np.testing.assert_allclose(value.sum(axis=-1), 1.0, atol=1e-4)
+    if family == "ensemble":
+        weights = json.loads((run_dir / "branch_weights.json").read_text())
+        assert list(weights) == ["b0_tabular_attention", "b1_interpretable", "b2_mlp"]
+        assert sum(weights.values()) == pytest.approx(1.0, abs=1e-5)
+        np.testing.assert_allclose(arrays["branch_weighting__module_weights"][0], list(weights.values()), atol=1e-6)
+
+
+def test_multi_resolution_on_numerical_only_table_says_why(tmp_path, write_config):
+    path = write_config({"data": {"train": str(DATASETS / "breast_cancer.parquet"), "target": "diagnosis"},
+                         "model": {"type": "multi_resolution"}})
+    result = runner.invoke(app, ["train", str(path), "--run-dir", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 2
+    assert "needs both numerical and categorical columns" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_ensemble_branch_errors_name_the_key(write_config):
+    from tabcli.config import load_config
+    from tabcli.errors import ConfigError
+
+    path = write_config({"data": {"train": "a.csv", "target": "y"},
+                         "model": {"type": "ensemble", "branches": ["mlp", {"type": "interpretable", "num_headz": 2}]}})
+    with pytest.raises(ConfigError, match=r"model\.branches\.1\.num_headz.*Did you mean 'num_heads'"):
+        load_config(path)
