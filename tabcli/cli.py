@@ -76,8 +76,9 @@ def train(
     (auto|binary|multiclass|regression), data.numerical / data.categorical (force column types;
     others are inferred: numbers are numerical, strings/booleans categorical, integer columns
     with <= data.integer_categorical_max_unique distinct values categorical), data.drop,
-    data.na_values, data.split.{valid,test,stratify}; model.type (tabular_attention|mlp) and its
-    settings; training.{epochs,batch_size,learning_rate,early_stopping_patience}; output.dir.
+    data.na_values, data.split.{valid,test,stratify}; model.type (tabular_attention |
+    multi_resolution | interpretable | ensemble | mlp) and its settings;
+    training.{epochs,batch_size,learning_rate,early_stopping_patience}; output.dir.
     """
     from rich.console import Console
 

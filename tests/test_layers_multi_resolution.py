@@ -135,3 +135,33 @@ def test_periodic_embedding():
     assert PeriodicEmbedding.from_config(layer.get_config()).get_config() == layer.get_config()
     with pytest.raises(ValueError, match="sigma"):
         PeriodicEmbedding(8, sigma=0)
+
+
+def _functional_scores(layer, inputs_spec, call):
+    """A functional model returning a layer's flattened scores, and the layer's eager scores."""
+    symbolic = [keras.Input(shape) for shape in inputs_spec]
+    outputs = call(layer, symbolic)
+    return keras.Model(symbolic, keras.tree.flatten(outputs[1]))
+
+
+@pytest.mark.parametrize(
+    "make, shapes, call",
+    [
+        (lambda: TabularAttention(2, 8, 0.3, num_feature_blocks=2), [(3, 4)],
+         lambda layer, x: layer(x[0], return_attention_scores=True)),
+        (lambda: MultiResolutionTabularAttention(2, 8, 0.3), [(1, 3), (1, 2)],
+         lambda layer, x: layer([x[0], x[1]], return_attention_scores=True)),
+        (lambda: AttentionPooling(0.3), [(5, 8)],
+         lambda layer, x: layer(x[0], return_attention_scores=True)),
+    ],
+)
+def test_scores_from_predict_equal_eager_scores(make, shapes, call):
+    layer = make()
+    model = _functional_scores(layer, shapes, call)
+    data = [_rand(4, *shape, seed=i) for i, shape in enumerate(shapes)]
+    predicted = model.predict(data, verbose=0)
+    predicted = predicted if isinstance(predicted, list) else [predicted]
+    eager = keras.tree.flatten(call(layer, data)[1])
+    assert len(predicted) == len(eager) == len(layer.attention_score_names())
+    for p, e in zip(predicted, eager):
+        np.testing.assert_allclose(p, np.asarray(e), atol=1e-5)

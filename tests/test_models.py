@@ -71,3 +71,18 @@ def test_single_column_kind_and_regression():
     model = build_model(MLPConfig(hidden_units=[8]), spec)
     out = model.predict({"categorical": np.array([[1], [4]], "int32")}, verbose=0)
     assert out.shape == (2, 1) and ((out > 0) & (out < 1)).all()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        TabularAttentionConfig(d_model=8, num_heads=2, context_rows=5, numerical_embedding="periodic", periodic_frequencies=4),
+        MLPConfig(hidden_units=[8]),
+    ],
+)
+def test_saved_model_round_trip(config, tmp_path):
+    model = build_model(config, SPEC, _data(5, seed=4))
+    rows = _data(6)
+    expected = model.predict(rows, verbose=0)
+    model.save(tmp_path / "model.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "model.keras").predict(rows, verbose=0), expected, atol=1e-6)
