@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional
 
+import contextlib
+
 import typer
 
 from tabcli._version import __version__
@@ -48,6 +50,32 @@ def _error_console():
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+@contextlib.contextmanager
+def _user_errors():
+    """Turn tabcli's user errors into a one-paragraph message and an exit code; Ctrl-C into 130.
+
+    Unexpected exceptions (bugs) keep their traceback.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        _error_console().print("[bold red]Interrupted.[/] A run directory, if any, is marked 'interrupted' in run.json.")
+        raise typer.Exit(130)
+    except Exception as error:  # noqa: BLE001
+        from tabcli.errors import TabcliError
+
+        if isinstance(error, TabcliError):
+            _error_console().print(f"[bold red]Error:[/] {error}")
+            raise typer.Exit(error.exit_code)
+        raise
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
 @app.command()
 def train(
     config: Path = typer.Argument(..., help="Experiment config (YAML).", show_default=False),
@@ -80,11 +108,8 @@ def train(
     multi_resolution | interpretable | ensemble | mlp) and its settings;
     training.{epochs,batch_size,learning_rate,early_stopping_patience}; output.dir.
     """
-    from rich.console import Console
-
-    console = Console(highlight=False, soft_wrap=True)
-    errors = _error_console()
-    try:
+    console = _console()
+    with _user_errors():
         from tabcli.config import load_config
 
         experiment = load_config(config, set_ or [])
@@ -96,35 +121,124 @@ def train(
             console=None if quiet else console,
             config_folder=config.resolve().parent,
         )
-    except KeyboardInterrupt:
-        errors.print("[bold red]Interrupted.[/] The run directory (if any) is marked 'interrupted' in run.json.")
-        raise typer.Exit(130)
-    except Exception as error:  # noqa: BLE001 - user errors get a message, bugs a traceback
-        from tabcli.errors import TabcliError
-
-        if isinstance(error, TabcliError):
-            errors.print(f"[bold red]Error:[/] {error}")
-            raise typer.Exit(error.exit_code)
-        raise
     _print_result(console, result)
 
 
 def _print_result(console, result) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"metrics ({result.task})", title_justify="left")
-    table.add_column("metric")
-    for split in ("train", "valid", "test"):
-        table.add_column(split, justify="right")
-    for key in result.metrics["test"]:
-        cells = []
-        for split in ("train", "valid", "test"):
-            value = result.metrics[split].get(key)
-            cells.append("-" if value is None else f"{value:.4f}")
-        table.add_row(key, *cells)
-    console.print(table)
+    console.print(_metrics_table(f"metrics ({result.task})", result.metrics))
     console.print(f"trained {result.epochs} epochs in {result.seconds:.1f} s")
     console.print(f"run directory: [bold]{result.run_dir}[/]")
+
+
+def _metrics_table(title: str, columns: dict):
+    """A rich table of scalar metrics, one column per entry of ``columns`` (name -> metrics)."""
+    from rich.table import Table
+
+    from tabcli.metrics import scalar_metrics
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for name in columns:
+        table.add_column(name, justify="right")
+    first = next(iter(columns.values()))
+    for key in scalar_metrics(first):
+        cells = [("-" if m.get(key) is None else f"{m[key]:.4f}") for m in columns.values()]
+        table.add_row(key, *cells)
+    return table
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `tabcli train`.", show_default=False),
+    data: Optional[Path] = typer.Option(
+        None, "--data", "-d", help="Labelled CSV/TSV/Parquet file with the training columns. Default: the run's test split."
+    ),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Metrics JSON to write; plots go in its folder. Default: RUN_DIR/evaluation/<test|data>/metrics.json."
+    ),
+) -> None:
+    """Measure a trained run on its test split or on a new labelled file.
+
+    Classification: accuracy, balanced accuracy, ROC AUC, PR AUC, log loss, F1 macro, Brier score,
+    confusion matrix; plots roc.png, pr.png, confusion_matrix.png, calibration.png.
+    Regression: RMSE, MAE, R², MAPE; plots predicted_vs_actual.png, residuals.png.
+    The test split is recreated from the run's config and seed (the data file must be unchanged).
+    """
+    console = _console()
+    with _user_errors():
+        from tabcli.evaluation.evaluate import evaluate_run
+
+        result = evaluate_run(run_dir, data, output)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(_metrics_table(f"{result.name}: {result.rows} rows", {result.name: result.metrics}))
+    matrix = result.metrics.get("confusion_matrix")
+    if matrix is not None:
+        console.print(f"confusion matrix (rows: true, columns: predicted): {matrix}")
+    console.print(f"metrics: [bold]{result.json_path}[/]")
+    console.print(f"plots: {', '.join(str(p.name) for p in result.plots.values())} in {result.json_path.parent}")
+
+
+@app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `tabcli train`.", show_default=False),
+    data: Path = typer.Option(..., "--data", "-d", help="CSV/TSV/Parquet file to predict (the target column may be absent).", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Predictions file: .csv or .parquet.", show_default=False),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="Column of DATA copied to the output to identify rows."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT if it exists."),
+) -> None:
+    """Predict every row of a file with a trained run.
+
+    The output has one row per input row, in input order: the id column (if given), `prediction`
+    and, for classification, one `proba_<class>` column per class (summing to 1). Unseen
+    categories and missing values are handled as in training.
+    """
+    console = _console()
+    with _user_errors():
+        from tabcli.inference import predict_file
+
+        table = predict_file(run_dir, data, output, id_column=id_column, overwrite=overwrite)
+    counts = table["prediction"].value_counts().head(10) if "proba_" in " ".join(table.columns) else None
+    console.print(f"{len(table)} predictions written to [bold]{output}[/]")
+    if counts is not None:
+        console.print("predicted classes: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@app.command()
+def explain(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `tabcli train`.", show_default=False),
+    data: Optional[Path] = typer.Option(
+        None, "--data", "-d", help="CSV/TSV/Parquet file with the training columns. Default: the run's test split."
+    ),
+    rows: Optional[str] = typer.Option(
+        None, "--rows", "-r", help="Rows to explain one by one: 0-based positions and ranges, e.g. '0,3,10-12'. Default: 0-4."
+    ),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder. Default: RUN_DIR/explain."),
+) -> None:
+    """Show what the model's attention looked at, next to permutation importance.
+
+    Writes attention.npz/.json (scores of the chosen rows, every array described), heatmaps of every
+    attention layer (per head and averaged), ensemble branch weights, a global importance chart from
+    attention beside permutation importance on the same rows with their rank correlation, per-row
+    charts, the stored context rows each explained row attended to, importance.csv, and a
+    self-contained report.html.
+    """
+    console = _console()
+    with _user_errors():
+        from tabcli.explain.explain import explain_run
+
+        result = explain_run(run_dir, data, rows, output)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if result.attention_importance:
+        top = sorted(result.attention_importance.items(), key=lambda kv: -kv[1])[:5]
+        console.print("top columns by attention: " + ", ".join(f"{k} ({v:.2f})" for k, v in top))
+    if result.permutation_importance:
+        top = sorted(result.permutation_importance.items(), key=lambda kv: -kv[1])[:5]
+        console.print("top columns by permutation importance: " + ", ".join(f"{k} ({v:.3f})" for k, v in top))
+    if result.rank_correlation is not None:
+        console.print(f"rank correlation (Spearman) attention vs permutation: {result.rank_correlation:.2f}")
+    console.print(f"report: [bold]{result.report}[/]")
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from rich.console import Console
 
 from tabcli.config import ExperimentConfig, config_to_yaml
@@ -15,6 +14,7 @@ from tabcli.data.prepare import SPLITS, PreparedData, prepare_data
 from tabcli.errors import TabcliError
 from tabcli.metrics import compute_metrics
 from tabcli.models.spec import ModelSpec
+from tabcli.predictions import metric_inputs, prediction_table
 from tabcli.runs.run_dir import RunDirectory, default_run_dir, write_json_atomic
 
 __all__ = ["TrainResult", "train_experiment"]
@@ -37,27 +37,6 @@ class TrainResult:
     task: str
     epochs: int
     seconds: float
-
-
-def _predictions(data: PreparedData, raw: np.ndarray, split: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """Predictions of ``split`` as a table (own units / class labels) and as metric input."""
-    schema = data.schema
-    frame = data.frame(split)
-    table = pd.DataFrame({"row": frame.index.to_numpy()})
-    table["target"] = frame[schema.target].to_numpy()
-    if schema.task == "regression":
-        values = data.preprocessor.decode_regression(raw[:, 0])
-        table["prediction"] = values
-        return table, values
-    if schema.task == "binary":
-        proba = np.concatenate([1.0 - raw[:, :1], raw[:, :1]], axis=1)
-    else:
-        proba = raw
-    classes = schema.classes
-    table["prediction"] = [classes[i] for i in proba.argmax(axis=1)]
-    for i, label in enumerate(classes):
-        table[f"proba_{label}"] = proba[:, i]
-    return table, proba
 
 
 def _context_rows(data: PreparedData, count: int, seed: int) -> tuple[dict[str, np.ndarray], list]:
@@ -173,15 +152,14 @@ def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
 
     metrics = {}
     for split in SPLITS:
+        frame = data.frame(split)
         raw = predict_model(model, data.model_inputs(split), config.training.eval_batch_size)
-        table, prediction = _predictions(data, raw, split)
-        y_true = (
-            data.frame(split)[schema.target].to_numpy(dtype=float)
-            if schema.task == "regression"
-            else data.targets[split]
-        )
+        y_true, prediction = metric_inputs(data.preprocessor, frame, raw, what=f"the {split} rows")
         metrics[split] = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))
         if split == "test":
+            table = prediction_table(data.preprocessor, raw)
+            table.insert(0, "target", frame[schema.target].to_numpy())
+            table.insert(0, "row", frame.index.to_numpy())
             table.to_parquet(run.file("predictions/test.parquet"), index=False)
 
     if config.output.save_attention:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from sklearn import metrics as skm
 
-__all__ = ["classification_metrics", "regression_metrics", "compute_metrics", "PRIMARY_METRIC"]
+__all__ = ["classification_metrics", "regression_metrics", "compute_metrics", "scalar_metrics", "PRIMARY_METRIC"]
 
 #: The metric a run is judged by, and whether higher is better.
 PRIMARY_METRIC = {"binary": ("roc_auc", True), "multiclass": ("accuracy", True), "regression": ("rmse", False)}
@@ -19,7 +19,7 @@ def _finite(value: float) -> float | None:
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray, num_classes: int) -> dict[str, float | None]:
-    """Accuracy, ROC AUC, log loss and macro F1 of class probabilities.
+    """Classification metrics of class probabilities (scikit-learn).
 
     Args:
         y_true: Class indices ``(rows,)`` in ``[0, num_classes)``.
@@ -28,8 +28,11 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, num_classes: i
 
     Returns:
         ``accuracy``, ``balanced_accuracy``, ``roc_auc`` (binary: of class 1; multiclass:
-        one-vs-rest macro average; None when a split holds a single class), ``log_loss``,
-        ``f1_macro``.
+        one-vs-rest macro average), ``pr_auc`` (average precision; binary: of class 1;
+        multiclass: one-vs-rest macro average), ``log_loss``, ``f1_macro``, ``brier`` (binary:
+        the Brier score of class 1; multiclass: the multiclass Brier score, the mean over rows
+        of ``sum_k (p_k - y_k)^2``), and ``confusion_matrix`` (``[true][predicted]`` counts).
+        Curve-based metrics are None when the rows hold a single class.
     """
     y_true = np.asarray(y_true).astype(int)
     proba = np.clip(np.asarray(proba, dtype=np.float64), 1e-15, 1.0)
@@ -42,24 +45,34 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, num_classes: i
         "log_loss": float(skm.log_loss(y_true, proba, labels=labels)),
         "f1_macro": float(skm.f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)),
         "roc_auc": None,
+        "pr_auc": None,
     }
+    onehot = np.eye(num_classes)[y_true]
+    if num_classes == 2:
+        result["brier"] = float(np.mean((proba[:, 1] - onehot[:, 1]) ** 2))
+    else:
+        result["brier"] = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
     present = np.unique(y_true)
     if len(present) >= 2:
         if num_classes == 2:
             result["roc_auc"] = float(skm.roc_auc_score(y_true, proba[:, 1]))
+            result["pr_auc"] = float(skm.average_precision_score(y_true, proba[:, 1]))
         elif len(present) == num_classes:
             result["roc_auc"] = float(skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels))
+            result["pr_auc"] = float(skm.average_precision_score(onehot, proba, average="macro"))
+    result["confusion_matrix"] = skm.confusion_matrix(y_true, y_pred, labels=labels).tolist()
     return result
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | None]:
-    """RMSE, MAE and R² (in the target's units; R² is unitless)."""
+    """RMSE, MAE (target units), R² and MAPE (unitless; None when a true value is 0)."""
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
     return {
         "rmse": _finite(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
         "mae": _finite(skm.mean_absolute_error(y_true, y_pred)),
         "r2": _finite(skm.r2_score(y_true, y_pred)) if len(y_true) > 1 else None,
+        "mape": _finite(skm.mean_absolute_percentage_error(y_true, y_pred)) if np.all(y_true != 0) else None,
     }
 
 
@@ -69,3 +82,8 @@ def compute_metrics(task: str, y_true: np.ndarray, prediction: np.ndarray, num_c
     if task == "regression":
         return regression_metrics(y_true, prediction)
     return classification_metrics(y_true, prediction, num_classes)
+
+
+def scalar_metrics(metrics: dict) -> dict[str, float | None]:
+    """The scalar entries of a metrics dict (drops e.g. the confusion matrix), for tables."""
+    return {k: v for k, v in metrics.items() if v is None or isinstance(v, (int, float))}

@@ -14,7 +14,7 @@ from tabcli.data.schema import TableSchema, infer_schema
 from tabcli.data.split import Splits, split_frame
 from tabcli.errors import DataError
 
-__all__ = ["PreparedData", "prepare_data", "SPLITS"]
+__all__ = ["PreparedData", "prepare_data", "load_splits", "SPLITS"]
 
 SPLITS = ("train", "valid", "test")
 
@@ -55,19 +55,14 @@ def _without_missing_target(frame: pd.DataFrame, target: str, what: str) -> pd.D
     return frame[frame[target].notna()]
 
 
-def prepare_data(config: DataConfig, seed: int = 42) -> PreparedData:
-    """Read the configured files, infer the schema, split, and fit the preprocessing.
+def load_splits(config: DataConfig, seed: int = 42) -> tuple[TableSchema, Splits]:
+    """Read the configured files, infer the schema and split (no fitting).
 
-    Args:
-        config: The ``data`` section of the experiment config (absolute paths).
-        seed: Seed of the split and of the quantile transform.
-
-    Returns:
-        :class:`PreparedData`.
+    The same config and seed give the same splits, so a run's test rows can be recreated later
+    (``tabcli evaluate``) from its saved config.
 
     Raises:
-        DataError: For unreadable files, missing columns, an unusable target, or splits that
-            would be empty. Nothing is written anywhere.
+        DataError: For unreadable files, missing columns, an unusable target, or empty splits.
     """
     na_values = config.na_values
     train = read_table(config.train, na_values, role="training")
@@ -98,6 +93,24 @@ def prepare_data(config: DataConfig, seed: int = 42) -> PreparedData:
         test=test,
         valid=valid,
     )
+    return schema, splits
+
+
+def prepare_data(config: DataConfig, seed: int = 42) -> PreparedData:
+    """Read the configured files, infer the schema, split, and fit the preprocessing.
+
+    Args:
+        config: The ``data`` section of the experiment config (absolute paths).
+        seed: Seed of the split and of the quantile transform.
+
+    Returns:
+        :class:`PreparedData`.
+
+    Raises:
+        DataError: For unreadable files, missing columns, an unusable target, or splits that
+            would be empty. Nothing is written anywhere.
+    """
+    schema, splits = load_splits(config, seed)
     preprocessor = TabularPreprocessor(schema, rare_min_count=config.rare_category_min_count, seed=seed)
     preprocessor.fit(splits.train)
     inputs, targets = {}, {}

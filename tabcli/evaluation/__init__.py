@@ -1,0 +1,1 @@
+"""Metrics and plots of a trained run on labelled data."""

@@ -1,0 +1,1 @@
+"""``tabcli explain``: attention scores, heatmaps, importance and a report for chosen rows."""

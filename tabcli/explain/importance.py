@@ -1,0 +1,167 @@
+"""Global feature importance from attention scores, and permutation importance for comparison."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "token_column",
+    "attention_importance",
+    "column_importance",
+    "permutation_importance",
+    "rank_correlation",
+]
+
+_MISSING = re.compile(r"^(?P<column>.+) \(missing\)$")
+_FEATURE_AXES = ("key_feature", "feature", "key_numerical", "key_categorical")
+
+
+def token_column(token: str) -> str | None:
+    """The table column a model token stands for (``"age (missing)"`` -> ``"age"``; ``[CLS]`` -> None)."""
+    if token == "[CLS]":
+        return None
+    match = _MISSING.match(token)
+    return match.group("column") if match else token
+
+
+def _received(value: np.ndarray, axes: list[str], key_axis: str) -> np.ndarray:
+    """Mean attention each key receives: average over every axis but the key axis -> (keys,)."""
+    other = tuple(i for i, axis in enumerate(axes) if axis != key_axis)
+    received = value.mean(axis=other)
+    total = received.sum()
+    return received / total if total > 0 else received
+
+
+def _layer_importance(arrays: dict, description: dict, prefix: str = "") -> dict[str, float]:
+    """Token importance of one model (or one ensemble branch, by layer-name prefix).
+
+    Rule: an attention-pooling distribution, where the model has one, is the importance (it
+    is exactly how much each token contributes to what the head sees). Otherwise every
+    feature-level attention array is turned into the attention each token receives (mean over
+    rows, heads and queries, normalised to sum 1) and these are averaged; for
+    multi_resolution, each stream's tokens share half of the total, since the two pooled
+    streams enter the head side by side.
+    """
+    entries = [
+        (key, info) for key, info in description.items()
+        if key != "row_ids" and info.get("layer", "").startswith(prefix) and "labels" in info
+        and any(axis in info["axes"] for axis in _FEATURE_AXES)
+    ]
+    pooling = [(k, i) for k, i in entries if i.get("score") == "pooling"]
+    if pooling:
+        entries = pooling
+    totals: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for key, info in entries:
+        axes = info["axes"]
+        key_axis = next(axis for axis in axes if axis in _FEATURE_AXES)
+        labels = info["labels"][key_axis]
+        values = np.asarray(arrays[key], dtype=np.float64)
+        if "query_feature" in axes and "[CLS]" in info["labels"].get("query_feature", []):
+            # With a [CLS] token, what the [CLS] query attends to is what gets pooled.
+            values = np.take(values, [0], axis=axes.index("query_feature"))
+        received = _received(values, axes, key_axis)
+        stream_share = 0.5 if key_axis in ("key_numerical", "key_categorical") else 1.0
+        for label, share in zip(labels, received):
+            totals[label] = totals.get(label, 0.0) + stream_share * float(share)
+            counts[label] = counts.get(label, 0) + 1
+    importance = {label: totals[label] / counts[label] for label in totals}
+    total = sum(importance.values())
+    return {k: v / total for k, v in importance.items()} if total > 0 else importance
+
+
+def attention_importance(arrays: dict, description: dict, branch_weights: dict | None = None) -> dict[str, float]:
+    """Importance of every model token from the model's attention scores (sums to 1).
+
+    Args:
+        arrays: Attention arrays as written in ``attention/*.npz``.
+        description: Their description (``attention/*.json``).
+        branch_weights: For an ensemble, branch name -> weight; each branch's importance is
+            weighted by it (branches without attention, e.g. ``mlp``, contribute nothing).
+
+    Returns:
+        Token name -> importance; empty if the model has no feature-level attention.
+    """
+    if not branch_weights:
+        return _layer_importance(arrays, description)
+    combined: dict[str, float] = {}
+    for branch, weight in branch_weights.items():
+        for token, value in _layer_importance(arrays, description, prefix=f"{branch}_").items():
+            combined[token] = combined.get(token, 0.0) + weight * value
+    total = sum(combined.values())
+    return {k: v / total for k, v in combined.items()} if total > 0 else combined
+
+
+def column_importance(token_importance: dict[str, float]) -> dict[str, float]:
+    """Token importance summed per table column (a column's missing indicator counts for it)."""
+    result: dict[str, float] = {}
+    for token, value in token_importance.items():
+        column = token_column(token)
+        if column is not None:
+            result[column] = result.get(column, 0.0) + value
+    return result
+
+
+def permutation_importance(run, frame: pd.DataFrame, n_repeats: int = 3, seed: int = 0) -> tuple[dict, dict, str]:
+    """Permutation importance of every feature column on labelled rows (Breiman 2001).
+
+    Uses ``sklearn.inspection.permutation_importance``: each column of ``frame`` is shuffled
+    ``n_repeats`` times and the drop of the run's primary metric (ROC AUC for binary,
+    accuracy for multiclass, negative RMSE for regression) is the column's importance.
+
+    Args:
+        run: A :class:`~tabcli.runs.loader.LoadedRun`.
+        frame: Labelled rows with the training columns.
+        n_repeats: Shuffles per column.
+        seed: Seed of the shuffles.
+
+    Returns:
+        ``(mean, std, metric)``: column -> mean drop, column -> std of the drop, the metric name.
+    """
+    from sklearn.inspection import permutation_importance as sklearn_permutation_importance
+
+    from tabcli.metrics import PRIMARY_METRIC, compute_metrics
+    from tabcli.predictions import metric_inputs
+
+    schema = run.schema
+    metric, higher_is_better = PRIMARY_METRIC[schema.task]
+    columns = list(schema.features)
+
+    class _Scorer:
+        """A fitted-estimator stand-in: scores a permuted frame with the run's model."""
+
+        def fit(self, *_):
+            return self
+
+    def score(_estimator, features: pd.DataFrame, target) -> float:
+        rows = features.copy()
+        rows[schema.target] = np.asarray(target)
+        raw = run.predict_raw(rows)
+        y_true, prediction = metric_inputs(run.preprocessor, rows, raw)
+        value = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))[metric]
+        value = 0.0 if value is None else value
+        return value if higher_is_better else -value
+
+    result = sklearn_permutation_importance(
+        _Scorer(), frame[columns].reset_index(drop=True), frame[schema.target].to_numpy(),
+        scoring=score, n_repeats=n_repeats, random_state=seed,
+    )
+    mean = dict(zip(columns, result.importances_mean.tolist()))
+    std = dict(zip(columns, result.importances_std.tolist()))
+    return mean, std, metric
+
+
+def rank_correlation(first: dict[str, float], second: dict[str, float]) -> float | None:
+    """Spearman rank correlation of two importance dicts over their common keys (None if undefined)."""
+    from scipy.stats import spearmanr
+
+    keys = [k for k in first if k in second]
+    if len(keys) < 3:
+        return None
+    a, b = [first[k] for k in keys], [second[k] for k in keys]
+    if np.std(a) == 0 or np.std(b) == 0:
+        return None
+    return float(spearmanr(a, b).statistic)

@@ -1,0 +1,153 @@
+"""A self-contained HTML report of a run's explanation (images embedded as base64)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+__all__ = ["write_report"]
+
+_STYLE = """
+body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 2rem auto;
+       max-width: 1200px; color: #1f2328; line-height: 1.45; padding: 0 1rem; }
+h1 { margin-bottom: 0.2rem; } h2 { border-bottom: 1px solid #d0d7de; padding-bottom: 0.3rem; margin-top: 2.2rem; }
+.meta { color: #57606a; } .note { background: #fff8c5; border-left: 4px solid #d4a72c; padding: 0.5rem 0.8rem; margin: 0.5rem 0; }
+.callout { background: #ddf4ff; border-left: 4px solid #0969da; padding: 0.6rem 0.9rem; margin: 0.8rem 0; }
+table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #d0d7de; padding: 0.25rem 0.6rem; text-align: right; }
+th { background: #f6f8fa; } td.left, th.left { text-align: left; }
+img { max-width: 100%; border: 1px solid #d0d7de; margin: 0.5rem 0; }
+pre { background: #f6f8fa; padding: 0.8rem; overflow-x: auto; font-size: 0.8rem; }
+details { margin: 0.6rem 0; } .row { display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: flex-start; }
+"""
+
+
+def _img(path: Path | None, alt: str) -> str:
+    if path is None or not Path(path).is_file():
+        return ""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    head = "".join(f'<th class="left">{html.escape(c)}</th>' if i == 0 else f"<th>{html.escape(c)}</th>" for i, c in enumerate(columns))
+    body = "".join(
+        "<tr>" + "".join(f'<td class="left">{_fmt(r.get(c))}</td>' if i == 0 else f"<td>{_fmt(r.get(c))}</td>"
+                         for i, c in enumerate(columns)) + "</tr>"
+        for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _correlation_text(correlation: float | None, metric: str | None) -> str:
+    if correlation is None:
+        return ("The rank correlation between attention importance and permutation importance could not be "
+                "computed (no attention, no labels, or constant importances).")
+    if correlation >= 0.7:
+        verdict = "they largely agree: the attention ranking is a reasonable guide to what the model uses"
+    elif correlation >= 0.3:
+        verdict = "they agree only partly: treat the attention ranking as a hint, and check it against permutation importance"
+    else:
+        verdict = ("they disagree: attention here is not a reliable account of which features drive predictions "
+                   "(attention is not explanation, Jain &amp; Wallace 2019)")
+    return (f"Spearman rank correlation between attention importance and permutation importance "
+            f"({html.escape(metric or '')} drop): <b>{correlation:.2f}</b>, so {verdict}.")
+
+
+def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, importance: pd.DataFrame,
+                 correlation: float | None, metric: str | None, explained_rows: list, context_tables: dict,
+                 notes: list) -> Path:
+    """Write ``report.html``: run summary, metrics, importance with the rank correlation, attention
+    heatmaps, branch weights, per-row explanations and context rows, and the config.
+
+    Args:
+        path: The HTML file to write.
+        run: The :class:`~tabcli.runs.loader.LoadedRun`.
+        source: What rows were explained (for the text).
+        n_rows: Rows behind the global charts.
+        images: Name -> PNG path (embedded as base64, so the file stands alone).
+        importance: Table with ``column``, ``attention_importance``, ``permutation_importance``,
+            ``permutation_std``.
+        correlation: Spearman correlation of the two importances, or None.
+        metric: The metric permutation importance is measured with.
+        explained_rows: Per chosen row: ``position``, ``row``, ``values``, ``prediction``, ``image``.
+        context_tables: Array name -> per-row lists of the context rows attended to.
+        notes: Remarks shown at the top.
+
+    Returns:
+        ``path``.
+    """
+    schema = run.schema
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>tabcli explain: {html.escape(str(run.config.name))}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(str(run.config.name))}</h1>",
+        f"<p class='meta'>model <b>{html.escape(run.config.model.type)}</b> · task <b>{schema.task}</b> · target "
+        f"<b>{html.escape(schema.target)}</b> · {len(schema.features)} feature columns · explained: {html.escape(source)}, "
+        f"{n_rows} rows · run <code>{html.escape(str(run.path))}</code></p>",
+    ]
+    parts += [f"<div class='note'>{html.escape(note)}</div>" for note in notes]
+    metrics = run.metrics
+    keys = [k for k, v in metrics["test"].items() if v is None or isinstance(v, (int, float))]
+    parts.append("<h2>Metrics (from training)</h2>")
+    parts.append(_table([{"split": s, **metrics[s]} for s in ("train", "valid", "test")], ["split", *keys]))
+
+    parts.append("<h2>What drives the predictions</h2>")
+    parts.append(f"<div class='callout'>{_correlation_text(correlation, metric)}</div>")
+    parts.append(_img(images.get("importance"), "global feature importance"))
+    parts.append(_table(importance.to_dict("records"), ["column", "attention_importance", "permutation_importance", "permutation_std"]))
+    parts.append("<p class='meta'>Attention importance: the share of attention each column's tokens receive "
+                 "(from the attention-pooling distribution where the model has one; otherwise averaged over "
+                 "layers, heads, queries and rows). Permutation importance: how much the metric drops when the "
+                 "column's values are shuffled (Breiman 2001).</p>")
+    if "branch_weights" in images:
+        parts.append("<h2>Ensemble branch weights</h2>")
+        parts.append(_img(images["branch_weights"], "branch weights"))
+
+    heatmaps = [k for k in images if k not in ("importance", "branch_weights") and not k.startswith("row_")]
+    if heatmaps:
+        parts.append("<h2>Attention maps (mean over rows)</h2>")
+        parts.append("<p class='meta'>Each row of a map is a query token; each column the token it attends to; "
+                     "rows sum to 1. Per-head maps are folded below each averaged map.</p>")
+        for key in heatmaps:
+            if key.endswith("_heads"):
+                continue
+            parts.append(f"<h3>{html.escape(key)}</h3>{_img(images[key], key)}")
+            if f"{key}_heads" in images:
+                parts.append(f"<details><summary>per head</summary>{_img(images[key + '_heads'], key + ' per head')}</details>")
+
+    parts.append("<h2>Individual rows</h2>")
+    for row in explained_rows:
+        prediction = ", ".join(f"{k} = {_fmt(v)}" for k, v in row["prediction"].items())
+        parts.append(f"<h3>row {row['position']} (index {html.escape(str(row['row']))})</h3><p>{prediction}</p>")
+        values = [{"column": k, "value": v} for k, v in row["values"].items()]
+        parts.append(f"<div class='row'><div>{_table(values, ['column', 'value'])}</div><div>{_img(row['image'], 'row importance')}</div></div>")
+        for key, per_row in context_tables.items():
+            entry = next((e for e in per_row if str(e["row"]) == str(row["row"])), None)
+            if entry is None:
+                continue
+            records = [{"attended": e["key"], "weight": e["weight"], **(e["values"] or {})} for e in entry["attended"]]
+            columns = ["attended", "weight", *[c for c in (entry["attended"][0]["values"] or {}).keys()]] if records else []
+            if records and entry["attended"][0]["values"] is None:
+                columns = ["attended", "weight", *sorted({c for e in entry["attended"] for c in (e["values"] or {})})]
+            parts.append(f"<p class='meta'>{html.escape(key)}: the stored training rows this row attended to most "
+                         f"(self-attention weight {entry['self_weight']:.2f})</p>")
+            parts.append(_table(records, columns))
+
+    parts.append("<h2>Config</h2>")
+    parts.append(f"<pre>{html.escape(yaml.safe_dump(run.config.model_dump(mode='json'), sort_keys=False))}</pre>")
+    parts.append("</body></html>")
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path

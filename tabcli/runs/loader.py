@@ -1,0 +1,132 @@
+"""Open a finished run directory: its config, fitted preprocessing and model."""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tabcli.config import ExperimentConfig, validate_config
+from tabcli.data.preprocessing import TabularPreprocessor
+from tabcli.errors import ConfigError, DataError
+
+__all__ = ["LoadedRun", "REQUIRED_FILES"]
+
+REQUIRED_FILES = ("config.yaml", "run.json", "model.keras", "preprocessing.joblib")
+
+
+class LoadedRun:
+    """A completed run directory, ready to predict, evaluate and explain.
+
+    Args:
+        path: The run directory written by ``tabcli train``.
+
+    Attributes:
+        path: The run directory.
+        config: The run's resolved :class:`~tabcli.config.ExperimentConfig`.
+        info: The content of ``run.json``.
+        preprocessor: The fitted :class:`~tabcli.data.preprocessing.TabularPreprocessor`.
+
+    Raises:
+        ConfigError: If ``path`` is not a folder, lacks a run file, or its run did not complete
+            (``run.json`` status other than ``completed``).
+    """
+
+    def __init__(self, path: str | Path):
+        import joblib
+
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise ConfigError(f"The run directory '{self.path}' does not exist. Give the folder `tabcli train` printed.")
+        missing = [name for name in REQUIRED_FILES if not (self.path / name).is_file()]
+        if missing:
+            raise ConfigError(
+                f"'{self.path}' is not a complete tabcli run directory: {', '.join(missing)} missing."
+            )
+        self.info = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+        status = self.info.get("status")
+        if status != "completed":
+            reason = f" ({self.info['error']})" if self.info.get("error") else ""
+            raise ConfigError(
+                f"The run in '{self.path}' did not complete: its status is '{status}'{reason}. Train it again."
+            )
+        raw = yaml.safe_load((self.path / "config.yaml").read_text(encoding="utf-8"))
+        self.config: ExperimentConfig = validate_config(raw, source=f"'{self.path / 'config.yaml'}'")
+        self.preprocessor: TabularPreprocessor = joblib.load(self.path / "preprocessing.joblib")
+
+    @property
+    def schema(self):
+        """The run's :class:`~tabcli.data.schema.TableSchema`."""
+        return self.preprocessor.schema
+
+    @cached_property
+    def model(self):
+        """The trained Keras model (loaded on first use; imports TensorFlow)."""
+        from tabcli._quiet import import_keras_quietly
+
+        keras = import_keras_quietly()
+        return keras.saving.load_model(self.path / "model.keras")
+
+    def model_spec(self):
+        """The :class:`~tabcli.models.spec.ModelSpec` the model was built for."""
+        from tabcli.models.spec import ModelSpec
+
+        prep = self.preprocessor
+        return ModelSpec(
+            task=self.schema.task,
+            numerical_names=prep.numerical_names,
+            categorical_names=prep.categorical_names,
+            cardinalities=prep.cardinalities,
+            num_classes=max(1, len(self.schema.classes)),
+        )
+
+    @property
+    def metrics(self) -> dict:
+        """The run's ``metrics.json``."""
+        return json.loads((self.path / "metrics.json").read_text(encoding="utf-8"))
+
+    @property
+    def context_ids(self) -> list:
+        """Training-table index of every context row stored in the model."""
+        return list(self.info.get("context_rows") or [])
+
+    def inputs(self, frame: pd.DataFrame, what: str = "the data") -> dict[str, np.ndarray]:
+        """Model inputs for ``frame`` (only the inputs the model has).
+
+        Raises:
+            DataError: If a feature column is missing or a numerical column holds text.
+        """
+        arrays = self.preprocessor.transform(frame, what=what)
+        return {k: v for k, v in arrays.items() if v.shape[1] > 0}
+
+    def predict_raw(self, frame: pd.DataFrame, what: str = "the data") -> np.ndarray:
+        """Model outputs ``(rows, num_outputs)`` for ``frame``, in row order."""
+        from tabcli.training.trainer import predict_model
+
+        return predict_model(self.model, self.inputs(frame, what), self.config.training.eval_batch_size)
+
+    def test_frame(self) -> pd.DataFrame:
+        """The run's test rows, recreated from its config and seed (same files, same split).
+
+        Raises:
+            DataError: If the training/test files are gone or changed so that the split fails.
+        """
+        from tabcli.data.prepare import load_splits
+
+        _, splits = load_splits(self.config.data, seed=self.config.seed)
+        return splits.test
+
+    def check_same_test_rows(self, frame: pd.DataFrame) -> None:
+        """Raise DataError if ``frame`` is not the test split the run was evaluated on."""
+        saved = self.path / "predictions" / "test.parquet"
+        if saved.is_file():
+            rows = pd.read_parquet(saved, columns=["row"])["row"].to_numpy()
+            if len(rows) != len(frame) or not np.array_equal(rows, frame.index.to_numpy()):
+                raise DataError(
+                    f"Recreating the test split of '{self.path}' gave other rows than at training time: "
+                    f"the data file '{self.config.data.train}' has changed. Evaluate on a file with --data instead."
+                )
