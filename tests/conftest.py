@@ -64,3 +64,19 @@ def write_config(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def penguins_run(tmp_path_factory):
+    """A tiny tabular_attention run on the bundled penguins table: ``(run_dir, printed output)``."""
+    from typer.testing import CliRunner
+
+    from tabcli.cli import app
+
+    run_dir = tmp_path_factory.mktemp("runs") / "penguins"
+    args = ["train", str(REPO / "configs" / "penguins" / "tabular_attention.yaml"), "--run-dir", str(run_dir), "--quiet"]
+    for item in [*TINY, "training.epochs=5"]:
+        args += ["--set", item]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return run_dir, result.output

@@ -39,16 +39,6 @@ def test_help_and_version_do_not_import_tensorflow():
     assert result.exit_code == 0 and result.output.startswith("tabcli ")
 
 
-@pytest.fixture(scope="module")
-def penguins_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("runs") / "penguins"
-    result = runner.invoke(
-        app, ["train", str(REPO / "configs" / "penguins" / "tabular_attention.yaml"), "--run-dir", str(run_dir), "--quiet", *_sets(*TINY, "training.epochs=5")]
-    )
-    assert result.exit_code == 0, result.output
-    return run_dir, result.output
-
-
 def test_train_writes_a_complete_run_directory(penguins_run):
     run_dir, output = penguins_run
     assert str(run_dir) in output and "accuracy" in output

@@ -791,5 +791,7 @@ def importance_comparison(attention, permutation, labels: Sequence, path: str | 
         ax.set_title(name + (" (± std)" if std is not None and ax is right else ""), fontsize=11)
         ax.grid(axis="x", alpha=0.3)
     heading = f"{title}\n" if title else ""
-    fig.suptitle(f"{heading}Spearman rank correlation: {_format_number(rho, '.3f')}", fontsize=12)
+    # Two title lines need room above the panel titles.
+    fig.suptitle(f"{heading}Spearman rank correlation: {_format_number(rho, '.3f')}", fontsize=12, y=1.0)
+    fig.tight_layout(rect=(0, 0, 1, 0.9 if heading else 0.94))
     return _save(fig, path)

@@ -35,15 +35,57 @@ def _received(value: np.ndarray, axes: list[str], key_axis: str) -> np.ndarray:
     return received / total if total > 0 else received
 
 
+def _self_attention_blocks(arrays: dict, description: dict, prefix: str) -> list[tuple[np.ndarray, list[str]]]:
+    """Token-by-token self-attention arrays ``(rows, T, T)`` (heads averaged) in block order."""
+    blocks = []
+    for key, info in description.items():
+        axes = info.get("axes", [])
+        if key == "row_ids" or not info.get("layer", "").startswith(prefix):
+            continue
+        if "query_feature" not in axes or "key_feature" not in axes or axes[0] != "row":
+            continue
+        value = np.asarray(arrays[key], dtype=np.float64)
+        if "head" in axes:
+            value = value.mean(axis=axes.index("head"))
+        blocks.append((value, info["labels"]["key_feature"]))
+    return blocks
+
+
+def _rollout(blocks: list[tuple[np.ndarray, list[str]]], pooling: np.ndarray | None) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema 2020): how much each input token reaches the pooled vector.
+
+    Each block's head-averaged attention is mixed with the identity for the residual
+    connection, ``0.5 A + 0.5 I``, and the blocks are multiplied from the first to the last;
+    the pooling distribution (or the [CLS] query, or a uniform mean) then reads the result.
+
+    Returns:
+        ``(rows, T)`` importance of every input token for every row.
+    """
+    first, labels = blocks[0]
+    rows, tokens = first.shape[0], first.shape[-1]
+    identity = np.eye(tokens)
+    flow = np.broadcast_to(identity, (rows, tokens, tokens))
+    for attention, _ in blocks:
+        flow = (0.5 * attention + 0.5 * identity) @ flow
+    if pooling is not None:
+        reader = pooling
+    elif labels and labels[0] == "[CLS]":
+        reader = np.broadcast_to(identity[0], (rows, tokens))
+    else:
+        reader = np.full((rows, tokens), 1.0 / tokens)
+    return np.einsum("rt,rtk->rk", reader, flow)
+
+
 def _layer_importance(arrays: dict, description: dict, prefix: str = "") -> dict[str, float]:
     """Token importance of one model (or one ensemble branch, by layer-name prefix).
 
-    Rule: an attention-pooling distribution, where the model has one, is the importance (it
-    is exactly how much each token contributes to what the head sees). Otherwise every
-    feature-level attention array is turned into the attention each token receives (mean over
-    rows, heads and queries, normalised to sum 1) and these are averaged; for
-    multi_resolution, each stream's tokens share half of the total, since the two pooled
-    streams enter the head side by side.
+    Rule: where the model's feature tokens pass through self-attention blocks and are then
+    pooled (tabular_attention, interpretable), the importance is the attention rollout
+    (Abnar & Zuidema 2020) read by the pooling: the attention-pooling distribution where the
+    model has one, the [CLS] query, or a uniform mean. For multi_resolution, whose streams
+    cross-attend, every array is turned into the attention each token receives (mean over
+    rows, heads and queries, normalised to sum 1) and these are averaged, each stream's tokens
+    sharing half of the total since the two pooled streams enter the head side by side.
     """
     entries = [
         (key, info) for key, info in description.items()
@@ -51,24 +93,27 @@ def _layer_importance(arrays: dict, description: dict, prefix: str = "") -> dict
         and any(axis in info["axes"] for axis in _FEATURE_AXES)
     ]
     pooling = [(k, i) for k, i in entries if i.get("score") == "pooling"]
-    if pooling:
-        entries = pooling
-    totals: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    for key, info in entries:
-        axes = info["axes"]
-        key_axis = next(axis for axis in axes if axis in _FEATURE_AXES)
-        labels = info["labels"][key_axis]
-        values = np.asarray(arrays[key], dtype=np.float64)
-        if "query_feature" in axes and "[CLS]" in info["labels"].get("query_feature", []):
-            # With a [CLS] token, what the [CLS] query attends to is what gets pooled.
-            values = np.take(values, [0], axis=axes.index("query_feature"))
-        received = _received(values, axes, key_axis)
-        stream_share = 0.5 if key_axis in ("key_numerical", "key_categorical") else 1.0
-        for label, share in zip(labels, received):
-            totals[label] = totals.get(label, 0.0) + stream_share * float(share)
-            counts[label] = counts.get(label, 0) + 1
-    importance = {label: totals[label] / counts[label] for label in totals}
+    blocks = _self_attention_blocks(arrays, description, prefix)
+    if blocks or pooling:
+        reader = np.asarray(arrays[pooling[0][0]], dtype=np.float64) if pooling else None
+        labels = blocks[0][1] if blocks else pooling[0][1]["labels"]["feature"]
+        if blocks:
+            received = _rollout(blocks, reader).mean(axis=0)
+        else:
+            received = reader.mean(axis=0)
+        importance = {label: float(v) for label, v in zip(labels, received) if label != "[CLS]"}
+    else:
+        totals: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for key, info in entries:
+            axes = info["axes"]
+            key_axis = next(axis for axis in axes if axis in _FEATURE_AXES)
+            received = _received(np.asarray(arrays[key], dtype=np.float64), axes, key_axis)
+            stream_share = 0.5 if key_axis in ("key_numerical", "key_categorical") else 1.0
+            for label, share in zip(info["labels"][key_axis], received):
+                totals[label] = totals.get(label, 0.0) + stream_share * float(share)
+                counts[label] = counts.get(label, 0) + 1
+        importance = {label: totals[label] / counts[label] for label in totals}
     total = sum(importance.values())
     return {k: v / total for k, v in importance.items()} if total > 0 else importance
 
