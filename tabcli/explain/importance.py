@@ -84,8 +84,9 @@ def _layer_importance(arrays: dict, description: dict, prefix: str = "") -> dict
     (Abnar & Zuidema 2020) read by the pooling: the attention-pooling distribution where the
     model has one, the [CLS] query, or a uniform mean. For multi_resolution, whose streams
     cross-attend, every array is turned into the attention each token receives (mean over
-    rows, heads and queries, normalised to sum 1) and these are averaged, each stream's tokens
-    sharing half of the total since the two pooled streams enter the head side by side.
+    rows, heads and queries, summing to 1 over the array's keys), scaled by the array's share
+    of all tokens (so attention spread evenly gives every column the same importance, whatever
+    the size of its stream), and averaged over the arrays where the token is a key.
     """
     entries = [
         (key, info) for key, info in description.items()
@@ -105,11 +106,11 @@ def _layer_importance(arrays: dict, description: dict, prefix: str = "") -> dict
     else:
         totals: dict[str, float] = {}
         counts: dict[str, int] = {}
-        for key, info in entries:
-            axes = info["axes"]
-            key_axis = next(axis for axis in axes if axis in _FEATURE_AXES)
-            received = _received(np.asarray(arrays[key], dtype=np.float64), axes, key_axis)
-            stream_share = 0.5 if key_axis in ("key_numerical", "key_categorical") else 1.0
+        key_axes = [next(axis for axis in info["axes"] if axis in _FEATURE_AXES) for _, info in entries]
+        all_tokens = {label for (_, info), axis in zip(entries, key_axes) for label in info["labels"][axis]}
+        for (key, info), key_axis in zip(entries, key_axes):
+            received = _received(np.asarray(arrays[key], dtype=np.float64), info["axes"], key_axis)
+            stream_share = len(info["labels"][key_axis]) / len(all_tokens)
             for label, share in zip(info["labels"][key_axis], received):
                 totals[label] = totals.get(label, 0.0) + stream_share * float(share)
                 counts[label] = counts.get(label, 0) + 1
