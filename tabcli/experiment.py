@@ -113,29 +113,42 @@ def train_experiment(
         raise
 
 
-def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, spec: ModelSpec, console, say) -> TrainResult:
+def _fit_gbdt(run: RunDirectory, config: ExperimentConfig, data: PreparedData, spec: ModelSpec, say):
+    """Fit the scikit-learn baseline; returns ``(predict, history, seconds)``."""
     import joblib
 
+    from tabcli.models.gbdt import model as gbdt
+
+    say(f"model [cyan]gbdt[/] (HistGradientBoosting); run directory {run.path}")
+    started = time.perf_counter()
+    estimator, history = gbdt.fit(
+        config.model, spec,
+        (data.model_inputs("train"), data.targets["train"]),
+        (data.model_inputs("valid"), data.targets["valid"]),
+        seed=config.seed,
+    )
+    seconds = time.perf_counter() - started
+    joblib.dump(estimator, run.file("model.joblib"))
+    run.update(parameters=gbdt.parameter_count(estimator), context_rows=[])
+    return (lambda inputs: gbdt.predict_raw(estimator, spec, inputs)), history, seconds
+
+
+def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, spec: ModelSpec, console, say):
+    """Build, train and save a Keras family; returns ``(predict, history, seconds)``."""
     from tabcli._quiet import import_keras_quietly
 
     import_keras_quietly()
-
     from tabcli.models.registry import attention_manifest, build_model
     from tabcli.runs.attention import collect_attention, save_attention
     from tabcli.training.trainer import compile_model, fit_model, predict_model, set_seeds
 
     schema = data.schema
-    run.file("config.yaml").write_text(config_to_yaml(config), encoding="utf-8")
-    run.update(seed=config.seed, name=config.name, model_type=config.model.type, task=schema.task, schema=schema.to_dict())
-
     set_seeds(config.seed)
-    context_count = _context_count(config.model)
-    context, context_ids = _context_rows(data, context_count, config.seed)
+    context, context_ids = _context_rows(data, _context_count(config.model), config.seed)
     model = build_model(config.model, spec, {k: v for k, v in context.items() if v.shape[1] > 0})
     compile_model(model, schema.task, config.training)
     run.update(parameters=int(model.count_params()), context_rows=context_ids)
     say(f"model [cyan]{config.model.type}[/]: {model.count_params():,} parameters; run directory {run.path}")
-
     started = time.perf_counter()
     history = fit_model(
         model,
@@ -146,21 +159,7 @@ def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
         console=console,
     )
     seconds = time.perf_counter() - started
-    history.to_csv(run.file("history.csv"), index=False)
     model.save(run.file("model.keras"))
-    joblib.dump(data.preprocessor, run.file("preprocessing.joblib"))
-
-    metrics = {}
-    for split in SPLITS:
-        frame = data.frame(split)
-        raw = predict_model(model, data.model_inputs(split), config.training.eval_batch_size)
-        y_true, prediction = metric_inputs(data.preprocessor, frame, raw, what=f"the {split} rows")
-        metrics[split] = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))
-        if split == "test":
-            table = prediction_table(data.preprocessor, raw)
-            table.insert(0, "target", frame[schema.target].to_numpy())
-            table.insert(0, "row", frame.index.to_numpy())
-            table.to_parquet(run.file("predictions/test.parquet"), index=False)
 
     if config.output.save_attention:
         collected = collect_attention(
@@ -179,6 +178,33 @@ def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
         weights = dict(zip(branch_names(config.model), np.asarray(weighting.module_weights).tolist()))
         write_json_atomic(run.file("branch_weights.json"), weights)
         say("branch weights: " + ", ".join(f"{k} {v:.3f}" for k, v in weights.items()))
+    return (lambda inputs: predict_model(model, inputs, config.training.eval_batch_size)), history, seconds
+
+
+def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, spec: ModelSpec, console, say) -> TrainResult:
+    import joblib
+
+    schema = data.schema
+    run.file("config.yaml").write_text(config_to_yaml(config), encoding="utf-8")
+    run.update(seed=config.seed, name=config.name, model_type=config.model.type, task=schema.task, schema=schema.to_dict())
+    joblib.dump(data.preprocessor, run.file("preprocessing.joblib"))
+    if config.model.type == "gbdt":
+        predict, history, seconds = _fit_gbdt(run, config, data, spec, say)
+    else:
+        predict, history, seconds = _fit_keras(run, config, data, spec, console, say)
+    history.to_csv(run.file("history.csv"), index=False)
+
+    metrics = {}
+    for split in SPLITS:
+        frame = data.frame(split)
+        raw = predict(data.model_inputs(split))
+        y_true, prediction = metric_inputs(data.preprocessor, frame, raw, what=f"the {split} rows")
+        metrics[split] = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))
+        if split == "test":
+            table = prediction_table(data.preprocessor, raw)
+            table.insert(0, "target", frame[schema.target].to_numpy())
+            table.insert(0, "row", frame.index.to_numpy())
+            table.to_parquet(run.file("predictions/test.parquet"), index=False)
 
     write_json_atomic(run.file("metrics.json"), metrics)
     best_epoch = int(history["val_loss"].idxmin()) + 1 if "val_loss" in history else len(history)

@@ -114,3 +114,9 @@ def test_override_into_a_value_is_rejected(write_config):
     path = write_config({"data": {"train": "a.csv", "target": "y"}})
     with pytest.raises(ConfigError, match="is a value, not a section"):
         load_config(path, ["data.target.name=3"])
+
+
+def test_ensemble_defaults_are_typed_branch_configs(write_config):
+    config = load_config(write_config({"data": {"train": "a.csv", "target": "y"}, "model": {"type": "ensemble"}}))
+    assert [b.type for b in config.model.branches] == ["tabular_attention", "interpretable", "mlp"]
+    assert config.model.branches[0].d_model == 32

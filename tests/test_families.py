@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from conftest import DATASETS, REPO
 from tabcli.cli import app
+from tabcli.runs.loader import LoadedRun
 
 runner = CliRunner()
 
@@ -24,6 +25,7 @@ TINY = {
                  "model.branches=[{type: tabular_attention, d_model: 16, num_heads: 2, context_rows: 8, num_feature_blocks: 1}, "
                  "{type: interpretable, d_model: 16, num_heads: 2, num_blocks: 1}, {type: mlp, hidden_units: [16]}]"],
     "mlp": ["model.hidden_units=[32]", "training.epochs=15"],
+    "gbdt": ["model.max_iter=50"],
 }
 EXPECTED_ARRAYS = {
     "tabular_attention": {"tabular_attention__inter_feature_0", "tabular_attention__inter_sample"},
@@ -52,17 +54,33 @@ def test_family_trains_and_writes_described_attention(family, tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test"]["accuracy"] > 0.44  # above always predicting the majority class (Adelie)
 
-    model = keras.saving.load_model(run_dir / "model.keras")
-    prep = joblib.load(run_dir / "preprocessing.joblib")
     predictions = pd.read_parquet(run_dir / "predictions/test.parquet")
     table = pd.read_csv(DATASETS / "penguins.csv")
-    inputs = {k: v for k, v in prep.transform(table.loc[predictions["row"]]).items() if v.shape[1]}
-    proba = model.predict(inputs, verbose=0)
+    if family == "gbdt":
+        model = joblib.load(run_dir / "model.joblib")
+        assert not (run_dir / "model.keras").exists()
+    else:
+        model = keras.saving.load_model(run_dir / "model.keras")
+    reloaded = LoadedRun(run_dir)
+    proba = reloaded.predict_raw(table.loc[predictions["row"]])
     np.testing.assert_allclose(proba, predictions.filter(like="proba_").to_numpy(), atol=1e-5)
+    assert model is not None
 
-    if family == "mlp":
+    evaluated = runner.invoke(app, ["evaluate", str(run_dir)])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads((run_dir / "evaluation/test/metrics.json").read_text())["test"]["accuracy"] == pytest.approx(
+        metrics["test"]["accuracy"]
+    )
+    explained = runner.invoke(app, ["explain", str(run_dir), "--rows", "0-1"])
+    assert explained.exit_code == 0, explained.output
+    assert (run_dir / "explain/report.html").is_file() and (run_dir / "explain/importance.png").is_file()
+
+    if family in ("mlp", "gbdt"):
         assert not (run_dir / "attention").exists()
+        assert "has no attention layer" in explained.output
         return
+    chosen = np.load(run_dir / "explain/attention.npz")
+    assert set(chosen.files) - {"row_ids"} == EXPECTED_ARRAYS[family] and len(chosen["row_ids"]) == 2
     arrays = np.load(run_dir / "attention/test.npz")
     description = json.loads((run_dir / "attention/test.json").read_text())
     assert set(arrays.files) - {"row_ids"} == EXPECTED_ARRAYS[family]

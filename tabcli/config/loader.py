@@ -109,6 +109,9 @@ def _format_errors(error: ValidationError, source: str) -> str:
             allowed = list(holder.model_fields) if holder is not None else []
             guess = difflib.get_close_matches(shown[-1], allowed, n=1)
             hint = f" Did you mean '{guess[0]}'?" if guess else ""
+            if shown[0] == "model" and not guess:
+                hint += (" Each model.type has its own keys; to switch the family from the command line, "
+                         "replace the whole section: --set 'model={type: gbdt}'.")
             lines.append(f"unknown key '{key}'.{hint} Allowed keys here: {', '.join(allowed)}.")
         elif item["type"] == "missing":
             lines.append(f"'{key}' is required but missing.")

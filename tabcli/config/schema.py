@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 
 from tabcli.models.base_config import StrictModel
 from tabcli.models.ensemble.config import EnsembleConfig
+from tabcli.models.gbdt.config import GBDTConfig
 from tabcli.models.interpretable.config import InterpretableConfig
 from tabcli.models.mlp.config import MLPConfig
 from tabcli.models.multi_resolution.config import MultiResolutionConfig
@@ -28,7 +29,7 @@ __all__ = [
 ]
 
 ModelConfig = Annotated[
-    Union[TabularAttentionConfig, MultiResolutionConfig, InterpretableConfig, EnsembleConfig, MLPConfig],
+    Union[TabularAttentionConfig, MultiResolutionConfig, InterpretableConfig, EnsembleConfig, MLPConfig, GBDTConfig],
     Field(discriminator="type"),
 ]
 

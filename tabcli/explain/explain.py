@@ -179,9 +179,10 @@ def explain_run(
         tabcli.errors.TabcliError: For an incomplete run, unreadable data or missing columns.
     """
     run = LoadedRun(run_dir)
-    from tabcli._quiet import import_keras_quietly
+    if run.is_keras:
+        from tabcli._quiet import import_keras_quietly
 
-    import_keras_quietly()
+        import_keras_quietly()
     from tabcli.evaluation.plots import bar_chart, importance_comparison
     from tabcli.explain.report import write_report
     from tabcli.models.registry import attention_manifest
@@ -207,9 +208,11 @@ def explain_run(
     images: dict[str, Path] = {}
 
     spec = run.model_spec()
-    manifest = attention_manifest(run.config.model, spec, run.context_ids)
-    collected = collect_attention(run.model, run.inputs(rows_frame, what=source), manifest,
-                                  row_ids=rows_frame.index.tolist(), batch_size=run.config.training.eval_batch_size)
+    collected = None
+    if run.is_keras:
+        manifest = attention_manifest(run.config.model, spec, run.context_ids)
+        collected = collect_attention(run.model, run.inputs(rows_frame, what=source), manifest,
+                                      row_ids=rows_frame.index.tolist(), batch_size=run.config.training.eval_batch_size)
     raw = run.predict_raw(rows_frame, what=source)
     from tabcli.predictions import prediction_table
 

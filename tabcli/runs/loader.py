@@ -16,7 +16,9 @@ from tabcli.errors import ConfigError, DataError
 
 __all__ = ["LoadedRun", "REQUIRED_FILES"]
 
-REQUIRED_FILES = ("config.yaml", "run.json", "model.keras", "preprocessing.joblib")
+REQUIRED_FILES = ("config.yaml", "run.json", "preprocessing.joblib")
+#: The model file: Keras families, or the scikit-learn ``gbdt`` baseline.
+MODEL_FILES = ("model.keras", "model.joblib")
 
 
 class LoadedRun:
@@ -43,6 +45,8 @@ class LoadedRun:
         if not self.path.is_dir():
             raise ConfigError(f"The run directory '{self.path}' does not exist. Give the folder `tabcli train` printed.")
         missing = [name for name in REQUIRED_FILES if not (self.path / name).is_file()]
+        if not any((self.path / name).is_file() for name in MODEL_FILES):
+            missing.append(" or ".join(MODEL_FILES))
         if missing:
             raise ConfigError(
                 f"'{self.path}' is not a complete tabcli run directory: {', '.join(missing)} missing."
@@ -63,9 +67,19 @@ class LoadedRun:
         """The run's :class:`~tabcli.data.schema.TableSchema`."""
         return self.preprocessor.schema
 
+    @property
+    def is_keras(self) -> bool:
+        """Whether the model is a Keras model (every family but ``gbdt``)."""
+        return (self.path / "model.keras").is_file()
+
     @cached_property
     def model(self):
-        """The trained Keras model (loaded on first use; imports TensorFlow)."""
+        """The trained model, loaded on first use: a Keras model (imports TensorFlow) or, for
+        ``gbdt``, a scikit-learn estimator."""
+        if not self.is_keras:
+            import joblib
+
+            return joblib.load(self.path / "model.joblib")
         from tabcli._quiet import import_keras_quietly
 
         keras = import_keras_quietly()
@@ -105,9 +119,14 @@ class LoadedRun:
 
     def predict_raw(self, frame: pd.DataFrame, what: str = "the data") -> np.ndarray:
         """Model outputs ``(rows, num_outputs)`` for ``frame``, in row order."""
+        inputs = self.inputs(frame, what)
+        if not self.is_keras:
+            from tabcli.models.gbdt.model import predict_raw
+
+            return predict_raw(self.model, self.model_spec(), inputs)
         from tabcli.training.trainer import predict_model
 
-        return predict_model(self.model, self.inputs(frame, what), self.config.training.eval_batch_size)
+        return predict_model(self.model, inputs, self.config.training.eval_batch_size)
 
     def test_frame(self) -> pd.DataFrame:
         """The run's test rows, recreated from its config and seed (same files, same split).

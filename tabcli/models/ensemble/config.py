@@ -22,9 +22,9 @@ BranchConfig = Annotated[
 
 def _default_branches():
     return [
-        {"type": "tabular_attention", "d_model": 32, "num_heads": 4},
-        {"type": "interpretable", "d_model": 32, "num_heads": 4},
-        {"type": "mlp"},
+        TabularAttentionConfig(d_model=32, num_heads=4),
+        InterpretableConfig(d_model=32, num_heads=4),
+        MLPConfig(),
     ]
 
 
