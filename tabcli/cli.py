@@ -65,15 +65,25 @@ def _user_errors():
         from tabcli.errors import TabcliError
 
         if isinstance(error, TabcliError):
-            _error_console().print(f"[bold red]Error:[/] {error}")
+            _error_console().print(f"[bold red]Error:[/] {escape(str(error))}")
             raise typer.Exit(error.exit_code)
         raise
+
+
+def escape(text: str) -> str:
+    """Escape rich markup in user-provided text (paths, messages may hold brackets)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # logs and pipes: room for wide tables instead of 80 columns
+        console = Console(highlight=False, soft_wrap=True, width=max(console.width, 160))
+    return console
 
 
 @app.command()
@@ -127,7 +137,7 @@ def train(
 def _print_result(console, result) -> None:
     console.print(_metrics_table(f"metrics ({result.task})", result.metrics))
     console.print(f"trained {result.epochs} epochs in {result.seconds:.1f} s")
-    console.print(f"run directory: [bold]{result.run_dir}[/]")
+    console.print(f"run directory: [bold]{escape(str(result.run_dir))}[/]")
 
 
 def _metrics_table(title: str, columns: dict):
@@ -170,13 +180,13 @@ def evaluate(
 
         result = evaluate_run(run_dir, data, output)
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(_metrics_table(f"{result.name}: {result.rows} rows", {result.name: result.metrics}))
     matrix = result.metrics.get("confusion_matrix")
     if matrix is not None:
-        console.print(f"confusion matrix (rows: true, columns: predicted): {matrix}")
-    console.print(f"metrics: [bold]{result.json_path}[/]")
-    console.print(f"plots: {', '.join(str(p.name) for p in result.plots.values())} in {result.json_path.parent}")
+        console.print(f"confusion matrix (rows: true, columns: predicted): {escape(str(matrix))}")
+    console.print(f"metrics: [bold]{escape(str(result.json_path))}[/]")
+    console.print(escape(f"plots: {', '.join(str(p.name) for p in result.plots.values())} in {result.json_path.parent}"))
 
 
 @app.command()
@@ -199,7 +209,7 @@ def predict(
 
         table = predict_file(run_dir, data, output, id_column=id_column, overwrite=overwrite)
     counts = table["prediction"].value_counts().head(10) if "proba_" in " ".join(table.columns) else None
-    console.print(f"{len(table)} predictions written to [bold]{output}[/]")
+    console.print(f"{len(table)} predictions written to [bold]{escape(str(output))}[/]")
     if counts is not None:
         console.print("predicted classes: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
 
@@ -229,7 +239,7 @@ def explain(
 
         result = explain_run(run_dir, data, rows, output)
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     if result.attention_importance:
         top = sorted(result.attention_importance.items(), key=lambda kv: -kv[1])[:5]
         console.print("top columns by attention: " + ", ".join(f"{k} ({v:.2f})" for k, v in top))
@@ -238,7 +248,40 @@ def explain(
         console.print("top columns by permutation importance: " + ", ".join(f"{k} ({v:.3f})" for k, v in top))
     if result.rank_correlation is not None:
         console.print(f"rank correlation (Spearman) attention vs permutation: {result.rank_correlation:.2f}")
-    console.print(f"report: [bold]{result.report}[/]")
+    console.print(f"report: [bold]{escape(str(result.report))}[/]")
+
+
+BATCH_EXIT_CODES = "Exit codes: 0 every run completed and every gate passed; 1 a run failed; 3 a gate failed; 2 invalid arguments; 130 interrupted."
+
+
+@app.command(epilog=BATCH_EXIT_CODES)
+def batch(
+    configs: List[Path] = typer.Argument(..., help="Config files and/or folders (searched recursively for *.yaml).", show_default=False),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Runs in parallel; each gets cores/jobs CPU threads."),
+    repeat: int = typer.Option(1, "--repeat", "-k", min=1, help="Seeds per config: seed, seed+1, ..."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help="Override for every run (repeatable)."),
+    gate: Optional[List[str]] = typer.Option(
+        None, "--gate", "-g", metavar="EXPR",
+        help="Pass/fail condition on the mean over repeats, e.g. 'test.roc_auc>=0.92', 'test.rmse<=gbdt*1.05' "
+        "(relative to the gbdt run on the same table), 'penguins*:test.accuracy>0.95'. Repeatable.",
+    ),
+    output: Path = typer.Option(Path("batch"), "--output", "-o", help="Folder for runs, logs, leaderboard and JUnit report."),
+    resume: bool = typer.Option(False, "--resume", help="Keep runs already completed in OUTPUT; re-run failed or interrupted ones."),
+) -> None:
+    """Run many experiments unattended and write a leaderboard (CSV, Markdown, JSON) and a JUnit report.
+
+    Each config, with each of REPEAT seeds, is one isolated `tabcli train` process; a failing run is
+    recorded with its error and the others go on. The leaderboard gives, per config, the test
+    primary metric (ROC AUC, accuracy or RMSE) as mean ± std over repeats, train time, parameter
+    count and status, sorted best first within each table.
+    """
+    console = _console()
+    with _user_errors():
+        from tabcli.batch.batch import run_batch
+
+        result = run_batch(configs, jobs=jobs, repeat=repeat, overrides=set_ or [], gates=gate or [], output=output,
+                           resume=resume, console=console)
+    raise typer.Exit(result.exit_code)
 
 
 def main() -> None:

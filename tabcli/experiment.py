@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
 from tabcli.config import ExperimentConfig, config_to_yaml
 from tabcli.data.prepare import SPLITS, PreparedData, prepare_data
@@ -89,7 +90,7 @@ def train_experiment(
         f"rows train {len(data.targets['train'])} / valid {len(data.targets['valid'])} / test {len(data.targets['test'])}"
     )
     for note in schema.notes:
-        say(f"[yellow]note:[/] {note}")
+        say(f"[yellow]note:[/] {escape(note)}")
     spec = ModelSpec(
         task=schema.task,
         numerical_names=data.preprocessor.numerical_names,
@@ -119,7 +120,7 @@ def _fit_gbdt(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
 
     from tabcli.models.gbdt import model as gbdt
 
-    say(f"model [cyan]gbdt[/] (HistGradientBoosting); run directory {run.path}")
+    say(f"model [cyan]gbdt[/] (HistGradientBoosting); run directory {escape(str(run.path))}")
     started = time.perf_counter()
     estimator, history = gbdt.fit(
         config.model, spec,
@@ -140,15 +141,16 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
     import_keras_quietly()
     from tabcli.models.registry import attention_manifest, build_model
     from tabcli.runs.attention import collect_attention, save_attention
-    from tabcli.training.trainer import compile_model, fit_model, predict_model, set_seeds
+    from tabcli.training.trainer import compile_model, configure_threads, fit_model, predict_model, set_seeds
 
     schema = data.schema
+    configure_threads()
     set_seeds(config.seed)
     context, context_ids = _context_rows(data, _context_count(config.model), config.seed)
     model = build_model(config.model, spec, {k: v for k, v in context.items() if v.shape[1] > 0})
     compile_model(model, schema.task, config.training)
     run.update(parameters=int(model.count_params()), context_rows=context_ids)
-    say(f"model [cyan]{config.model.type}[/]: {model.count_params():,} parameters; run directory {run.path}")
+    say(f"model [cyan]{config.model.type}[/]: {model.count_params():,} parameters; run directory {escape(str(run.path))}")
     started = time.perf_counter()
     history = fit_model(
         model,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 
 import keras
@@ -14,10 +15,25 @@ from tabcli.config.schema import TrainingConfig
 from tabcli.errors import TrainingError
 from tabcli.training.progress import RichProgress
 
-__all__ = ["set_seeds", "compile_model", "fit_model", "predict_model", "MONITOR_METRIC"]
+__all__ = ["configure_threads", "set_seeds", "compile_model", "fit_model", "predict_model", "MONITOR_METRIC"]
 
 #: The Keras metric shown beside the loss while training, per task.
 MONITOR_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "rmse"}
+
+
+def configure_threads() -> None:
+    """Limit TensorFlow to ``TABCLI_NUM_THREADS`` threads when set (``tabcli batch`` sets it so
+    parallel jobs share the cores instead of oversubscribing them). Must run before any op."""
+    threads = os.environ.get("TABCLI_NUM_THREADS")
+    if not threads:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # the runtime already started (e.g. in tests); the setting cannot change now
+        pass
 
 
 def set_seeds(seed: int) -> None:
