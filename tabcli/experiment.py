@@ -99,6 +99,10 @@ def train_experiment(
         num_classes=max(1, len(schema.classes)),
     )
     config.model.check_data(spec)  # e.g. multi_resolution on a table with one kind of column
+    if config.tracking.mlflow:
+        from tabcli.runs.tracking import require_mlflow
+
+        require_mlflow()  # fail before training, not after
 
     run = RunDirectory(run_dir or default_run_dir(config.output.dir, config.name or "run"), config_folder)
     try:
@@ -151,6 +155,11 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
     compile_model(model, schema.task, config.training)
     run.update(parameters=int(model.count_params()), context_rows=context_ids)
     say(f"model [cyan]{config.model.type}[/]: {model.count_params():,} parameters; run directory {escape(str(run.path))}")
+    callbacks = []
+    if config.output.tensorboard:
+        import keras
+
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=False, profile_batch=0))
     started = time.perf_counter()
     history = fit_model(
         model,
@@ -159,6 +168,7 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
         (data.model_inputs("valid"), data.targets["valid"]),
         config.training,
         console=console,
+        extra_callbacks=callbacks,
     )
     seconds = time.perf_counter() - started
     model.save(run.file("model.keras"))
@@ -209,6 +219,10 @@ def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
             table.to_parquet(run.file("predictions/test.parquet"), index=False)
 
     write_json_atomic(run.file("metrics.json"), metrics)
+    if config.tracking.mlflow:
+        from tabcli.runs.tracking import log_to_mlflow
+
+        run.update(mlflow_run_id=log_to_mlflow(config, run.path, metrics))
     best_epoch = int(history["val_loss"].idxmin()) + 1 if "val_loss" in history else len(history)
     run.update(epochs_trained=len(history), best_epoch=best_epoch, train_seconds=round(seconds, 3))
     run.finish("completed")

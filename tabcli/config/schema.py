@@ -24,6 +24,7 @@ __all__ = [
     "SplitConfig",
     "TrainingConfig",
     "OutputConfig",
+    "TrackingConfig",
     "ModelConfig",
     "PATH_KEYS",
 ]
@@ -98,6 +99,17 @@ class OutputConfig(StrictModel):
 
     dir: Path = Field(Path("runs"), description="Folder of run directories (relative: to the current directory).")
     save_attention: bool = Field(True, description="Write attention/test.npz with the test rows' attention scores.")
+    tensorboard: bool = Field(True, description="Write TensorBoard logs (loss and metrics per epoch) to <run>/tensorboard.")
+
+
+class TrackingConfig(StrictModel):
+    """Experiment tracking beyond the run directory."""
+
+    mlflow: bool = Field(False, description="Log params, metrics and run files to MLflow (pip install 'tabcli[mlflow]').")
+    mlflow_uri: Optional[str] = Field(
+        None, description="MLflow tracking URI; default: a local file store <output.dir>/mlruns."
+    )
+    experiment: Optional[str] = Field(None, description="MLflow experiment name; default: the run name.")
 
 
 class ExperimentConfig(StrictModel):
@@ -109,6 +121,7 @@ class ExperimentConfig(StrictModel):
     model: ModelConfig = Field(default_factory=TabularAttentionConfig, description="Model family and its settings.")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Optimisation settings.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Output settings.")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Experiment tracking (MLflow).")
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,69 @@
+"""Optional MLflow logging of a finished run (``tracking.mlflow: true``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tabcli.config.schema import ExperimentConfig
+from tabcli.errors import ConfigError
+
+__all__ = ["require_mlflow", "log_to_mlflow", "flatten"]
+
+#: Small run files worth keeping in MLflow (the model stays in the run directory).
+LOGGED_FILES = ("config.yaml", "run.json", "metrics.json", "history.csv", "branch_weights.json")
+
+
+def require_mlflow():
+    """Import MLflow or explain how to install it.
+
+    Raises:
+        ConfigError: If MLflow is not installed.
+    """
+    try:
+        import mlflow
+    except ImportError:
+        raise ConfigError(
+            "tracking.mlflow is true, but MLflow is not installed. Install it with "
+            "pip install 'tabcli[mlflow]', or set tracking.mlflow: false."
+        ) from None
+    return mlflow
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, str]:
+    """Nested config -> ``{"model.d_model": "64", ...}`` (MLflow params are flat strings, <= 500 chars)."""
+    flat = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:500]
+    return flat
+
+
+def log_to_mlflow(config: ExperimentConfig, run_dir: Path, metrics: dict) -> str:
+    """Log a completed run to MLflow: params (the flattened config), metrics (``<split>_<metric>``),
+    tags, and the run's small files as artifacts.
+
+    Returns:
+        The MLflow run id.
+    """
+    mlflow = require_mlflow()
+    uri = config.tracking.mlflow_uri or (Path(config.output.dir).resolve() / "mlruns").as_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(config.tracking.experiment or config.name or "tabcli")
+    with mlflow.start_run(run_name=run_dir.name) as active:
+        mlflow.log_params(flatten(config.model_dump(mode="json")))
+        mlflow.log_metrics({
+            f"{split}_{name}": float(value)
+            for split, values in metrics.items() for name, value in values.items()
+            if isinstance(value, (int, float)) and value is not None
+        })
+        info = json.loads((run_dir / "run.json").read_text())
+        mlflow.set_tags({"tabcli.run_dir": str(run_dir), "tabcli.model_type": config.model.type,
+                         "tabcli.task": str(info.get("task")), "tabcli.version": info["versions"]["tabcli"]})
+        for name in LOGGED_FILES:
+            if (run_dir / name).is_file():
+                mlflow.log_artifact(str(run_dir / name))
+        return active.info.run_id
