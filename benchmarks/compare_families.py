@@ -25,7 +25,7 @@ DATASETS = {
     "california_housing_raw": ("configs/benchmarks/california_housing_raw.yaml", SHARED / "california_housing_raw.csv", "rmse"),
     "california_housing": ("configs/benchmarks/california_housing.yaml", SHARED / "california_housing.parquet", "rmse"),
 }
-FAMILIES = ["mlp", "tabular_attention", "multi_resolution", "interpretable", "ensemble"]
+FAMILIES = ["gbdt", "mlp", "tabular_attention", "multi_resolution", "interpretable", "ensemble"]
 
 
 def run(dataset: str, family: str, out: Path, sets: list[str]) -> dict:
@@ -33,7 +33,7 @@ def run(dataset: str, family: str, out: Path, sets: list[str]) -> dict:
     run_dir = out / f"{dataset}-{family}"
     if not (run_dir / "metrics.json").exists():
         command = [sys.executable, "-m", "tabcli", "train", str(REPO / config), "--quiet", "--run-dir", str(run_dir),
-                   "--set", f"data.train={data}", "--set", f"model.type={family}"]
+                   "--set", f"data.train={data}", "--set", f"model={{type: {family}}}"]
         for item in sets:
             command += ["--set", item]
         result = subprocess.run(command, capture_output=True, text=True)
@@ -75,6 +75,7 @@ def main() -> None:
             print(f"| {row['dataset']} | {row['family']} | error: {row['error']} | | | | |")
             continue
         base = next((r for r in rows if r["dataset"] == row["dataset"] and r["family"] == "mlp" and "test" in r), None)
+        # gbdt "epochs" are boosting iterations
         relative = f"{(row['test'] / base['test'] - 1) * 100:+.1f} %" if base else "-"
         print(f"| {row['dataset']} | {row['family']} | {row['metric']} {row['test']:.4f} | {relative} | "
               f"{row['epochs']} ({row['best_epoch']}) | {row['seconds_per_epoch']:.2f} | {row['parameters']:,} |")

@@ -20,10 +20,15 @@ class StrictModel(BaseModel):
 
 
 class TokenizerOptions(StrictModel):
-    """How columns become ``d_model`` tokens (FT-Transformer's feature tokenizer)."""
+    """How columns become ``d_model`` tokens (FT-Transformer's feature tokenizer).
+
+    Periodic numerical embeddings are the default: on California housing (raw layout) they took
+    tabular_attention from +3.0 % to -0.8 % RMSE relative to the MLP baseline, and on bank
+    marketing from ROC AUC 0.9277 to 0.9302 (seed 42; see the issue notes).
+    """
 
     numerical_embedding: Literal["linear", "periodic"] = Field(
-        "linear",
+        "periodic",
         description="Numerical column -> token: 'linear' (x * W_f + b_f, Gorishniy et al. 2021) or "
         "'periodic' (sin/cos of learned frequencies + linear + ReLU, Gorishniy et al. 2022).",
     )
