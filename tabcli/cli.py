@@ -284,8 +284,16 @@ def batch(
     raise typer.Exit(result.exit_code)
 
 
+def _terminate_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. SIGTERM (a CI job cancelled, a batch stopped) is handled like
+    Ctrl-C, so a run directory is marked ``interrupted`` rather than left looking alive."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     app()
 
 

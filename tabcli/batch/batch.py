@@ -51,7 +51,7 @@ def run_batch(configs, jobs=1, repeat=1, overrides=(), gates=(), output=Path("ba
     say = console.print if console is not None else (lambda *a, **k: None)
     say(f"batch: {len(files)} config(s) x {repeat} seed(s) = {len(planned)} run(s), {jobs} at a time -> {output}")
     progress = _Progress(console, len(planned))
-    with progress:
+    with progress:  # on Ctrl-C/SIGTERM run_all stops its children; --resume re-runs what they left
         outcomes = run_all(planned, list(overrides), jobs, resume, on_done=progress.done)
     rows = summarize(outcomes)
     gate_results = evaluate_gates(parsed_gates, rows)

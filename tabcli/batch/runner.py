@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -14,7 +15,18 @@ from typing import Callable
 
 from tabcli.batch.plan import PlannedRun
 
-__all__ = ["Outcome", "execute", "run_all", "previous_outcome"]
+__all__ = ["Outcome", "execute", "run_all", "previous_outcome", "terminate_all"]
+
+_ACTIVE: set[subprocess.Popen] = set()
+_ACTIVE_LOCK = threading.Lock()
+
+
+def terminate_all() -> None:
+    """Stop every running ``tabcli train`` child (they mark their runs ``interrupted``)."""
+    with _ACTIVE_LOCK:
+        for process in _ACTIVE:
+            if process.poll() is None:
+                process.terminate()
 
 
 @dataclass
@@ -71,7 +83,14 @@ def execute(run: PlannedRun, overrides: list[str], threads: int) -> Outcome:
                TF_NUM_INTEROP_THREADS="1")
     started = time.perf_counter()
     with open(run.log, "w", encoding="utf-8") as log:
-        process = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(process)
+        try:
+            process.wait()
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(process)
     seconds = time.perf_counter() - started
     status, error = _status(run)
     if process.returncode == 0 and status == "completed":
@@ -79,7 +98,8 @@ def execute(run: PlannedRun, overrides: list[str], threads: int) -> Outcome:
     if error is None:
         lines = [line for line in run.log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
         error = " ".join(lines[-3:]) if lines else f"exit code {process.returncode}"
-    return Outcome(run, "interrupted" if process.returncode == 130 else "failed", error=error, seconds=seconds)
+    interrupted = process.returncode in (130, -15) or status == "interrupted"
+    return Outcome(run, "interrupted" if interrupted else "failed", error=error, seconds=seconds)
 
 
 def run_all(
@@ -113,8 +133,15 @@ def run_all(
             pending.append(index)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(execute, planned[i], overrides, threads): i for i in pending}
-        for future in as_completed(futures):
-            outcome = future.result()
-            outcomes[futures[future]] = outcome
-            on_done(outcome)
+        try:
+            for future in as_completed(futures):
+                outcome = future.result()
+                outcomes[futures[future]] = outcome
+                on_done(outcome)
+        except BaseException:
+            # Interrupted: stop queued work and the running children before the pool waits on them.
+            for future in futures:
+                future.cancel()
+            terminate_all()
+            raise
     return [outcomes[i] for i in range(len(planned))]
