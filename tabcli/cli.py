@@ -136,7 +136,8 @@ def train(
 
 def _print_result(console, result) -> None:
     console.print(_metrics_table(f"metrics ({result.task})", result.metrics))
-    console.print(f"trained {result.epochs} epochs in {result.seconds:.1f} s")
+    unit = "boosting iterations" if result.model_type == "gbdt" else "epochs"
+    console.print(f"trained {result.epochs} {unit} in {result.seconds:.1f} s")
     console.print(f"run directory: [bold]{escape(str(result.run_dir))}[/]")
 
 

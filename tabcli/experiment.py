@@ -31,6 +31,7 @@ class TrainResult:
         task: The task of the run.
         epochs: Epochs trained.
         seconds: Training time (fit only), in seconds.
+        model_type: The model family (``gbdt`` counts boosting iterations as epochs).
     """
 
     run_dir: Path
@@ -38,6 +39,7 @@ class TrainResult:
     task: str
     epochs: int
     seconds: float
+    model_type: str = "tabular_attention"
 
 
 def _context_rows(data: PreparedData, count: int, seed: int) -> tuple[dict[str, np.ndarray], list]:
@@ -226,4 +228,5 @@ def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
     best_epoch = int(history["val_loss"].idxmin()) + 1 if "val_loss" in history else len(history)
     run.update(epochs_trained=len(history), best_epoch=best_epoch, train_seconds=round(seconds, 3))
     run.finish("completed")
-    return TrainResult(run_dir=run.path, metrics=metrics, task=schema.task, epochs=len(history), seconds=seconds)
+    return TrainResult(run_dir=run.path, metrics=metrics, task=schema.task, epochs=len(history), seconds=seconds,
+                       model_type=config.model.type)
