@@ -186,6 +186,16 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), cwd: Path | Non
     return validate_config(raw, source=f"'{path}'")
 
 
+def _type_first(section: dict) -> dict:
+    """A model section with ``type`` as its first key (also inside ensemble branches), for readers."""
+    section = {"type": section["type"], **{k: v for k, v in section.items() if k != "type"}}
+    if isinstance(section.get("branches"), list):
+        section["branches"] = [_type_first(b) for b in section["branches"]]
+    return section
+
+
 def config_to_yaml(config: ExperimentConfig) -> str:
-    """The resolved config as YAML (every key, defaults filled in)."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """The resolved config as YAML (every key, defaults filled in; ``model.type`` first)."""
+    data = config.model_dump(mode="json")
+    data["model"] = _type_first(data["model"])
+    return yaml.safe_dump(data, sort_keys=False)

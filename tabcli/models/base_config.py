@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["StrictModel", "TokenizerOptions"]
+__all__ = ["StrictModel", "TokenizerOptions", "AttentionOptions"]
 
 
 class StrictModel(BaseModel):
@@ -34,3 +34,23 @@ class TokenizerOptions(StrictModel):
     )
     periodic_frequencies: int = Field(16, ge=1, le=256, description="Frequencies per column of the periodic embedding.")
     periodic_sigma: float = Field(0.1, gt=0, le=100, description="Initial frequency scale (std) of the periodic embedding.")
+
+
+class AttentionOptions(TokenizerOptions):
+    """Settings shared by the attention families: token width, heads, dropout, feed-forward, head."""
+
+    d_model: int = Field(64, ge=4, le=1024, description="Width of every token and of the attention layers.")
+    num_heads: int = Field(8, ge=1, le=64, description="Attention heads; must divide d_model.")
+    dropout_rate: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout on attention scores, feed-forward and head.")
+    ffn_multiplier: float = Field(2.0, gt=0, le=8, description="Feed-forward hidden width as a multiple of d_model.")
+    head_units: int = Field(64, ge=1, le=4096, description="Hidden units of the prediction head.")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self):
+        if self.d_model % self.num_heads:
+            divisors = [h for h in (1, 2, 4, 8, 16) if self.d_model % h == 0]
+            raise ValueError(
+                f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads}); "
+                f"e.g. num_heads: {max(divisors)}"
+            )
+        return self
