@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -12,26 +10,11 @@ from tabcli.data.io import read_table
 from tabcli.errors import ConfigError, DataError
 from tabcli.predictions import prediction_table
 from tabcli.runs.loader import LoadedRun
+from tabcli.runs.run_dir import write_atomic
 
 __all__ = ["predict_file", "OUTPUT_FORMATS"]
 
 OUTPUT_FORMATS = (".csv", ".parquet")
-
-
-def _write_atomic(table: pd.DataFrame, path: Path) -> None:
-    """Write through a temporary file and a rename: a failure never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if path.suffix.lower() == ".parquet":
-            table.to_parquet(tmp, index=False)
-        else:
-            table.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def predict_file(
@@ -75,5 +58,8 @@ def predict_file(
     table = prediction_table(run.preprocessor, raw)
     if id_column is not None:
         table.insert(0, id_column, frame[id_column].to_numpy())
-    _write_atomic(table, output)
+    if output.suffix.lower() == ".parquet":
+        write_atomic(output, lambda tmp: table.to_parquet(tmp, index=False))
+    else:
+        write_atomic(output, lambda tmp: table.to_csv(tmp, index=False))
     return table

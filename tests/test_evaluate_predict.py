@@ -79,10 +79,15 @@ def test_predict_one_row_per_input_row_in_order(penguins_run, tmp_path):
     proba = predictions.filter(like="proba_").to_numpy()
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
     assert (predictions["prediction"] == predictions.filter(like="proba_").idxmax(axis=1).str.removeprefix("proba_")).all()
-    # Same rows, other order, other batch: the same probabilities.
+    # Same rows in another order (other neighbours in each batch): each row keeps its probabilities.
+    shuffled_source = tmp_path / "shuffled.parquet"
+    rows.sample(frac=1.0, random_state=0).to_parquet(shuffled_source)
     again = tmp_path / "again.parquet"
-    runner.invoke(app, ["predict", str(run_dir), "--data", str(source), "--output", str(again), "--id-column", "penguin_id"])
-    np.testing.assert_allclose(pd.read_parquet(again).filter(like="proba_").to_numpy(), proba, atol=1e-6)
+    result = runner.invoke(app, ["predict", str(run_dir), "--data", str(shuffled_source), "--output", str(again),
+                                 "--id-column", "penguin_id"])
+    assert result.exit_code == 0, result.output
+    shuffled = pd.read_parquet(again).set_index("penguin_id").loc[predictions["penguin_id"]]
+    np.testing.assert_allclose(shuffled.filter(like="proba_").to_numpy(), proba, atol=1e-6)
 
 
 def test_predict_errors_name_the_columns(penguins_run, tmp_path):

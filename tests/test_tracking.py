@@ -8,7 +8,7 @@ import types
 
 from typer.testing import CliRunner
 
-from conftest import DATASETS, REPO
+from conftest import REPO
 from tabcli.cli import app
 
 runner = CliRunner()
@@ -67,4 +67,3 @@ def test_mlflow_missing_is_a_clear_error_before_training(tmp_path, monkeypatch):
                                  "--set", "tracking.mlflow=true"])
     assert result.exit_code == 2 and "pip install 'tabcli[mlflow]'" in result.output
     assert not run_dir.exists()
-    assert DATASETS.exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tabcli.batch.runner import Outcome
-from tabcli.metrics import PRIMARY_METRIC
+from tabcli.metrics import PRIMARY_METRIC, scalar_metrics
 
 __all__ = ["summarize", "write_leaderboard", "markdown"]
 
@@ -46,8 +46,8 @@ def summarize(outcomes: list[Outcome]) -> list[dict]:
             seconds.append(info.get("train_seconds") or 0.0)
             parameters = info.get("parameters", parameters)
             for split, split_metrics in metrics.items():
-                for name, value in split_metrics.items():
-                    if isinstance(value, (int, float)) and value is not None:
+                for name, value in scalar_metrics(split_metrics).items():
+                    if value is not None:
                         values.setdefault(f"{split}.{name}", []).append(float(value))
         completed = sum(o.status == "completed" for o in group)
         metric = PRIMARY_METRIC[task][0] if task else None

@@ -11,7 +11,6 @@ fitted on the training rows only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,13 +54,6 @@ def as_category_strings(values) -> np.ndarray:
         [frame[c].map(_category_string, na_action=None).to_numpy(dtype=object) for c in frame.columns],
         axis=1,
     ) if frame.shape[1] else np.empty((len(frame), 0), dtype=object)
-
-
-@dataclass
-class EncodedTarget:
-    """Target values ready for training: class codes (int) or standardised values (float32)."""
-
-    values: np.ndarray
 
 
 class TabularPreprocessor:

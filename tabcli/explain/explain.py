@@ -82,13 +82,6 @@ def parse_rows(spec: str | None, count: int) -> list[int]:
     return sorted(positions)
 
 
-def _head_average(value: np.ndarray, axes: list[str]) -> tuple[np.ndarray, list[str]]:
-    if "head" not in axes:
-        return value, axes
-    position = axes.index("head")
-    return value.mean(axis=position), [a for a in axes if a != "head"]
-
-
 def _pair_axes(axes: list[str]) -> tuple[str, str] | None:
     """The (query, key) axes of a token-by-token score array, if it is one."""
     queries = [a for a in axes if a.startswith("query_") and a != "query_sample"]
@@ -131,8 +124,9 @@ def _context_tables(arrays, description, positions, train_frame: pd.DataFrame | 
     for key, info in description.items():
         if info.get("axes", [None])[-1:] != ["key_sample"]:
             continue
-        value, axes = _head_average(arrays[key][positions], info["axes"])  # (rows, 1 + M)
+        value = arrays[key][positions].mean(axis=info["axes"].index("head"))  # (rows, 1 + M)
         labels = info["labels"]["key_sample"]
+        by_id = {} if train_frame is None else {str(i): i for i in train_frame.index}
         per_row = []
         for row_id, weights in zip(explained_ids, value):
             order = np.argsort(weights)[::-1][:TOP_CONTEXT]
@@ -141,9 +135,8 @@ def _context_tables(arrays, description, positions, train_frame: pd.DataFrame | 
                 label = labels[index]
                 context_id = None if label == "self" else label.split(":", 1)[1]
                 values = None
-                if context_id is not None and train_frame is not None:
-                    matched = train_frame.loc[[i for i in train_frame.index if str(i) == context_id]]
-                    values = matched.iloc[0].to_dict() if len(matched) else None
+                if context_id in by_id:
+                    values = train_frame.loc[by_id[context_id]].to_dict()
                 entries.append({"key": label, "weight": float(weights[index]), "values": values})
             per_row.append({"row": row_id, "attended": entries, "self_weight": float(weights[0])})
         tables[key] = per_row
@@ -241,7 +234,7 @@ def explain_run(
         attention_columns = column_importance(token_importance)
         train_frame = None
         if any(info.get("axes", [None])[-1:] == ["key_sample"] for info in description.values()):
-            train_frame = read_table(run.config.data.train, run.config.data.na_values, role="training")
+            train_frame = run.splits().train  # context rows are training rows; read once with the test split
         context_tables = _context_tables(arrays, description, explained, train_frame, rows_frame.index[explained].tolist())
         for position, index in zip(positions, explained):
             row_arrays = {k: v[index : index + 1] for k, v in arrays.items()}

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from tabcli.metrics import scalar_metrics
+
 __all__ = ["write_report"]
 
 _STYLE = """
@@ -100,7 +102,7 @@ def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, imp
     ]
     parts += [f"<div class='note'>{html.escape(note)}</div>" for note in notes]
     metrics = run.metrics
-    keys = [k for k, v in metrics["test"].items() if v is None or isinstance(v, (int, float))]
+    keys = list(scalar_metrics(metrics["test"]))
     parts.append("<h2>Metrics (from training)</h2>")
     parts.append(_table([{"split": s, **metrics[s]} for s in ("train", "valid", "test")], ["split", *keys]))
 

@@ -10,16 +10,20 @@ from keras import ops
 __all__ = ["check_attention_args", "as_bool_mask", "single_key_softmax_ok"]
 
 
-def check_attention_args(num_heads, d_model, dropout_rate, ffn_multiplier=1.0) -> None:
-    """Raise ValueError, saying what was expected, for invalid attention-layer arguments."""
+def check_attention_args(num_heads, d_model, dropout_rate, ffn_multiplier=1.0, heads_name="num_heads") -> None:
+    """Raise ValueError, saying what was expected, for invalid attention-layer arguments.
+
+    ``heads_name`` is how the calling layer names its head count (``n_head`` for
+    InterpretableMultiHeadAttention, whose seed page uses that name).
+    """
     if int(num_heads) < 1:
-        raise ValueError(f"num_heads must be a positive integer; received num_heads={num_heads}.")
+        raise ValueError(f"{heads_name} must be a positive integer; received {heads_name}={num_heads}.")
     if int(d_model) < 1:
         raise ValueError(f"d_model must be a positive integer; received d_model={d_model}.")
     if int(d_model) % int(num_heads) != 0:
         raise ValueError(
-            f"d_model must be divisible by num_heads so each head gets d_model / num_heads "
-            f"channels; received d_model={d_model}, num_heads={num_heads}."
+            f"d_model must be divisible by {heads_name} so each head gets d_model / {heads_name} "
+            f"channels; received d_model={d_model}, {heads_name}={num_heads}."
         )
     if not 0.0 <= float(dropout_rate) < 1.0:
         raise ValueError(f"dropout_rate must be in [0, 1); received dropout_rate={dropout_rate}.")

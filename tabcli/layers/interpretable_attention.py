@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import keras
 from keras import ops
+
+from tabcli.layers._common import check_attention_args, single_key_softmax_ok
 
 __all__ = ["InterpretableMultiHeadAttention"]
 
@@ -84,17 +85,7 @@ class InterpretableMultiHeadAttention(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(n_head) < 1:
-            raise ValueError(f"n_head must be a positive integer; received n_head={n_head}.")
-        if int(d_model) < 1:
-            raise ValueError(f"d_model must be a positive integer; received d_model={d_model}.")
-        if int(d_model) % int(n_head) != 0:
-            raise ValueError(
-                f"d_model must be divisible by n_head so each head gets head_dim = d_model / n_head "
-                f"channels; received d_model={d_model}, n_head={n_head}."
-            )
-        if not 0.0 <= float(dropout_rate) < 1.0:
-            raise ValueError(f"dropout_rate must be in [0, 1); received dropout_rate={dropout_rate}.")
+        check_attention_args(n_head, d_model, dropout_rate, heads_name="n_head")
         self.d_model = int(d_model)
         self.n_head = int(n_head)
         self.head_dim = self.d_model // self.n_head
@@ -193,9 +184,7 @@ class InterpretableMultiHeadAttention(keras.layers.Layer):
         logits = ops.cast(logits, "float32")
         if attention_mask is not None:
             logits = ops.where(_broadcastable_mask(attention_mask, logits.shape), logits, _MASKED_LOGIT)
-        with warnings.catch_warnings():
-            # A single key (Tk = 1, e.g. one token per row) is valid: its probability is 1.
-            warnings.filterwarnings("ignore", message="You are using a softmax over axis")
+        with single_key_softmax_ok():  # a single key (Tk = 1) is valid: its probability is 1
             probabilities = ops.softmax(logits, axis=-1)
         return ops.cast(probabilities, self.compute_dtype)
 

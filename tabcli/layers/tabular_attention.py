@@ -102,7 +102,6 @@ class TabularAttention(keras.layers.Layer):
         self.ffn_multiplier = float(ffn_multiplier)
         self.num_feature_blocks = int(num_feature_blocks)
         self.pooling = pooling
-        self.supports_masking = False
 
     # ------------------------------------------------------------------ build
     def build(self, input_shape):
@@ -171,7 +170,6 @@ class TabularAttention(keras.layers.Layer):
         self.sample_norm.build(sample_shape)
         self.output_projection = keras.layers.Dense(d, name="output_projection")
         self.output_projection.build(sample_shape)
-        self._num_features = num_features
         super().build(input_shape)
 
     # ------------------------------------------------------------------ call

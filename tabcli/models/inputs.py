@@ -6,7 +6,7 @@ import keras
 
 from tabcli.models.spec import ModelSpec
 
-__all__ = ["make_inputs", "prediction_head"]
+__all__ = ["make_inputs", "prediction_head", "assign_context"]
 
 
 def make_inputs(spec: ModelSpec) -> dict:
@@ -33,3 +33,9 @@ def prediction_head(x, spec: ModelSpec, units: int, dropout_rate: float):
     x = keras.layers.Dense(units, activation="relu", name="head_dense")(x)
     x = keras.layers.Dropout(dropout_rate, name="head_dropout")(x)
     return keras.layers.Dense(spec.num_outputs, activation=spec.output_activation, name="prediction", dtype="float32")(x)
+
+
+def assign_context(model: keras.Model, setters: dict) -> None:
+    """Store context rows in a built model's ContextRows layers (layer name -> rows)."""
+    for layer_name, rows in setters.items():
+        model.get_layer(layer_name).set_rows(rows)

@@ -18,8 +18,6 @@ FAMILIES = {
     "ensemble": "tabcli.models.ensemble.model",
     "mlp": "tabcli.models.mlp.model",
 }
-#: Families trained outside Keras (see ``tabcli.experiment``).
-SKLEARN_FAMILIES = {"gbdt": "tabcli.models.gbdt.model"}
 
 
 def build_model(config, spec: ModelSpec, context: dict[str, np.ndarray] | None = None):

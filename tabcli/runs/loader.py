@@ -61,6 +61,7 @@ class LoadedRun:
         raw = yaml.safe_load((self.path / "config.yaml").read_text(encoding="utf-8"))
         self.config: ExperimentConfig = validate_config(raw, source=f"'{self.path / 'config.yaml'}'")
         self.preprocessor: TabularPreprocessor = joblib.load(self.path / "preprocessing.joblib")
+        self._splits = None
 
     @property
     def schema(self):
@@ -128,16 +129,22 @@ class LoadedRun:
 
         return predict_model(self.model, inputs, self.config.training.eval_batch_size)
 
-    def test_frame(self) -> pd.DataFrame:
-        """The run's test rows, recreated from its config and seed (same files, same split).
+    def splits(self):
+        """The run's train/valid/test tables, recreated once from its config and seed (same files,
+        same split) and then kept.
 
         Raises:
             DataError: If the training/test files are gone or changed so that the split fails.
         """
-        from tabcli.data.prepare import load_splits
+        if self._splits is None:
+            from tabcli.data.prepare import load_splits
 
-        _, splits = load_splits(self.config.data, seed=self.config.seed)
-        return splits.test
+            _, self._splits = load_splits(self.config.data, seed=self.config.seed)
+        return self._splits
+
+    def test_frame(self) -> pd.DataFrame:
+        """The run's test rows (see :meth:`splits`)."""
+        return self.splits().test
 
     def check_same_test_rows(self, frame: pd.DataFrame) -> None:
         """Raise DataError if ``frame`` is not the test split the run was evaluated on."""

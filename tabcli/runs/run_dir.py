@@ -16,26 +16,32 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tabcli._version import __version__
 from tabcli.errors import ConfigError
 
-__all__ = ["RunDirectory", "default_run_dir", "write_json_atomic", "package_versions"]
+__all__ = ["RunDirectory", "default_run_dir", "write_atomic", "write_json_atomic", "package_versions"]
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``, so a
+    reader never sees half a file and a failure leaves an earlier ``path`` untouched."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, default=str)
-            handle.write("\n")
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write ``payload`` as indented JSON with :func:`write_atomic`."""
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8"))
 
 
 def package_versions() -> dict[str, str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tabcli.config.schema import ExperimentConfig
 from tabcli.errors import ConfigError
+from tabcli.metrics import scalar_metrics
 
 __all__ = ["require_mlflow", "log_to_mlflow", "flatten"]
 
@@ -57,8 +58,8 @@ def log_to_mlflow(config: ExperimentConfig, run_dir: Path, metrics: dict) -> str
         mlflow.log_params(flatten(config.model_dump(mode="json")))
         mlflow.log_metrics({
             f"{split}_{name}": float(value)
-            for split, values in metrics.items() for name, value in values.items()
-            if isinstance(value, (int, float)) and value is not None
+            for split, values in metrics.items() for name, value in scalar_metrics(values).items()
+            if value is not None
         })
         info = json.loads((run_dir / "run.json").read_text())
         mlflow.set_tags({"tabcli.run_dir": str(run_dir), "tabcli.model_type": config.model.type,

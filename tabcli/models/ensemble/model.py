@@ -9,7 +9,7 @@ import numpy as np
 
 from tabcli.layers import SparseAttentionWeighting
 from tabcli.models.ensemble.config import EnsembleConfig
-from tabcli.models.inputs import make_inputs, prediction_head
+from tabcli.models.inputs import assign_context, make_inputs, prediction_head
 from tabcli.models.spec import ModelSpec
 
 __all__ = ["build", "attention_manifest", "branch_names", "WEIGHTING_LAYER"]
@@ -52,8 +52,7 @@ def build(config: EnsembleConfig, spec: ModelSpec, context: dict[str, np.ndarray
             len(projected), config.temperature, config.normalizer, name=WEIGHTING_LAYER
         )(projected, return_attention_scores=True)
     model = keras.Model(inputs, prediction_head(combined, spec, config.head_units, config.dropout_rate), name="ensemble_model")
-    for layer_name, rows in setters.items():
-        model.get_layer(layer_name).set_rows(rows)
+    assign_context(model, setters)
     return model
 
 

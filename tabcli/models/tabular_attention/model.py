@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from tabcli.layers import ContextRows, TabularAttention
-from tabcli.models.inputs import make_inputs, prediction_head
+from tabcli.models.inputs import assign_context, make_inputs, prediction_head
 from tabcli.models.spec import ModelSpec
 from tabcli.models.tabular_attention.config import TabularAttentionConfig
 from tabcli.models.tokens import FeatureTokenizer
@@ -51,12 +51,6 @@ def representation(config: TabularAttentionConfig, spec: ModelSpec, inputs: dict
     )
     h, _scores = attention(x, context=context_tokens, return_attention_scores=True)
     return keras.layers.Reshape((d,), name=f"{prefix}row_representation")(h), setters
-
-
-def assign_context(model: keras.Model, setters: dict) -> None:
-    """Store the context rows in the built model's ContextRows layers."""
-    for layer_name, rows in setters.items():
-        model.get_layer(layer_name).set_rows(rows)
 
 
 def build(config: TabularAttentionConfig, spec: ModelSpec, context: dict[str, np.ndarray] | None = None) -> keras.Model:
