@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import time
 
 import keras
 import numpy as np
@@ -84,6 +85,21 @@ class _StopOnNaN(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of every epoch (training and validation), for ``history.csv``."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._started)
+
+
 def _targets(task: str, y: np.ndarray) -> np.ndarray:
     if task == "binary":
         return y.astype(np.float32).reshape(-1, 1)
@@ -116,7 +132,9 @@ def fit_model(
         extra_callbacks: More Keras callbacks.
 
     Returns:
-        The history, one row per epoch (``epoch``, ``loss``, ``val_loss``, metrics...).
+        The history, one row per epoch (``epoch``, ``loss``, ``val_loss``, metrics...,
+        ``seconds``: wall-clock time of the epoch, validation included; the first epoch also
+        holds the graph tracing).
 
     Raises:
         TrainingError: If the loss became NaN or infinite.
@@ -124,9 +142,10 @@ def fit_model(
     x_train, y_train = train
     x_valid, y_valid = valid
     steps = max(1, math.ceil(len(y_train) / config.batch_size))
-    nan_guard = _StopOnNaN()
+    nan_guard, timer = _StopOnNaN(), _EpochTimer()
     callbacks = [
         nan_guard,
+        timer,
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
         ),
@@ -140,6 +159,7 @@ def fit_model(
         validation_data=(x_valid, _targets(task, y_valid)),
         epochs=config.epochs,
         batch_size=config.batch_size,
+        validation_batch_size=config.eval_batch_size,
         shuffle=True,
         callbacks=callbacks,
         verbose=0,
@@ -153,6 +173,7 @@ def fit_model(
         )
     frame = pd.DataFrame(history.history)
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    frame["seconds"] = timer.seconds[: len(frame)]
     return frame
 
 

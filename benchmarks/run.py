@@ -1,0 +1,164 @@
+"""Benchmark every tabcli family against gbdt, the MLP and a reference FT-Transformer.
+
+Usage (from the repository root; the shared tables are read from ../shared/datasets):
+
+    python benchmarks/run.py --out /tmp/bench            # quick profile: < 30 min on 2 cores
+    python benchmarks/run.py --out /tmp/bench-full --profile full --jobs 1
+    python benchmarks/run.py --out /tmp/bench --datasets bank_marketing --models gbdt tabular_attention --seeds 42
+
+Every (table, model, seed) is one ``benchmarks/worker.py`` process (so peak memory is per run);
+``--jobs`` of them run at once, each with ``cores / jobs`` threads. Tables: California housing
+(scikit-learn layout and raw layout), bank marketing, and the bundled penguins, breast cancer
+and diabetes tables; models: ``gbdt``, ``mlp``, ``ft_transformer`` (reference, stock Keras) and
+tabcli's attention families, all with default settings. Shared tables that are absent are
+skipped with a note.
+
+Writes to ``--out``: ``results.json`` (machine, settings, every run's record and the summary),
+``results.md`` (one table per dataset: test metric mean ± std over seeds, fit time, seconds per
+epoch, epochs to the early stop, prediction throughput at batch 4096, peak RSS, parameters, and
+ratios to gbdt and to FT-Transformer), and ``runs/<table>/<model>-<seed>/`` (run directories,
+``result.json``, ``worker.log``). ``--resume`` keeps finished runs of an earlier call.
+
+Exit code: 0 when every run completed, 1 when some failed (their errors are in the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report import machine, summarize, to_markdown  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+from suite import DATASETS, MODELS, PROFILES, REPO, SEEDS  # noqa: E402
+
+WORKER = Path(__file__).resolve().parent / "worker.py"
+
+
+def plan(datasets: list[str], models: list[str], seeds: list[int]) -> list[tuple[str, str, int]]:
+    """The (dataset, model, seed) cells to run, expensive tables first so parallel slots even out."""
+    cells = [(d, m, s) for d in datasets for m in models for s in seeds if m not in DATASETS[d].skip]
+    return sorted(cells, key=lambda c: -DATASETS[c[0]].cost)
+
+
+def _run_cell(cell, out: Path, sets: list[str], threads: int) -> dict:
+    dataset, model, seed = cell
+    folder = out / "runs" / dataset / f"{model}-{seed}"
+    result = folder / "result.json"
+    if result.is_file():
+        return {**json.loads(result.read_text(encoding="utf-8")), "resumed": True}
+    if folder.exists():  # an unfinished earlier attempt: start clean
+        import shutil
+
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    env = {**os.environ, "TABCLI_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = [sys.executable, str(WORKER), "--dataset", dataset, "--model", model, "--seed", str(seed), "--out", str(folder)]
+    for item in sets:
+        command += ["--set", item]
+    with open(folder / "worker.log", "w", encoding="utf-8") as log:
+        code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env).returncode
+    if code == 0 and result.is_file():
+        return json.loads(result.read_text(encoding="utf-8"))
+    lines = [line for line in (folder / "worker.log").read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {"dataset": dataset, "model": model, "seed": seed, "error": (lines[-1] if lines else f"exit code {code}")[:300]}
+
+
+def _print_summary(console: Console, rows: list[dict]) -> None:
+    """A compact terminal view of the summary (the full table is in results.md)."""
+    from rich.table import Table
+
+    table = Table("dataset", "model", "test metric", "× gbdt", "fit s", "s/epoch", "× FT-T", "rows/s", "RSS MiB")
+    for r in rows:
+        if "test_mean" not in r:
+            table.add_row(r["dataset"], r["model"], "[red]failed[/]", *[""] * 6)
+            continue
+
+        def fmt(value, spec):
+            return "—" if value is None else format(value, spec)
+
+        table.add_row(r["dataset"], r["model"], f"{r['metric']} {r['test_mean']:.4g} ± {r['test_std']:.2g}",
+                      fmt(r["test_vs_gbdt"], ".3f"), fmt(r["fit_seconds"], ".1f"), fmt(r["seconds_per_epoch"], ".2f"),
+                      fmt(r["seconds_per_epoch_vs_ft_transformer"], ".2f"), fmt(r["throughput_rows_per_s"], ",.0f"),
+                      fmt(r["peak_rss_mib"], ",.0f"))
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="Result folder (created).")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                        help="quick: patience 8, at most 60 epochs (default); full: tabcli's defaults.")
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=SEEDS)
+    parser.add_argument("--jobs", type=int, default=2, help="Runs at once (default 2; threads per run = cores / jobs).")
+    parser.add_argument("--set", dest="sets", action="append", default=[], help="Extra config override for every run.")
+    parser.add_argument("--resume", action="store_true", help="Keep the finished runs of an earlier call in --out.")
+    args = parser.parse_args(argv)
+    console = Console() if sys.stdout.isatty() else Console(width=150)
+
+    if (args.out / "runs").exists() and not args.resume:
+        console.print(f"[red]error:[/] '{args.out}' already holds benchmark runs; pass --resume to keep them, "
+                      "or choose another --out.")
+        return 2
+    missing = [d for d in args.datasets if not DATASETS[d].available]
+    for name in missing:
+        console.print(f"[yellow]note:[/] skipping {name}: {DATASETS[name].data} not found (../shared/datasets absent).")
+    datasets = [d for d in args.datasets if d not in missing]
+    cells = plan(datasets, args.models, args.seeds)
+    sets = [*PROFILES[args.profile], *args.sets]
+    jobs = max(1, args.jobs)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    console.print(f"benchmark: {len(datasets)} table(s) x {len(args.models)} model(s) x {len(args.seeds)} seed(s) = "
+                  f"{len(cells)} runs, profile {args.profile}, {jobs} at a time with {threads} thread(s) each -> {args.out}")
+
+    records, started = [], time.perf_counter()
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console) as progress, ThreadPoolExecutor(jobs) as pool:
+        task = progress.add_task("runs", total=len(cells))
+        futures = {pool.submit(_run_cell, cell, args.out, sets, threads): cell for cell in cells}
+        for future in as_completed(futures):
+            record = future.result()
+            records.append(record)
+            dataset, model, seed = futures[future]
+            if "error" in record:
+                progress.console.print(f"[red]failed[/] {dataset} {model} seed {seed}: {record['error']}")
+            else:
+                progress.console.print(
+                    f"{dataset} {model} seed {seed}: test {record['metric']} {record['test']:.4f}, "
+                    f"{record['fit_seconds']:.1f} s{' (resumed)' if record.get('resumed') else ''}"
+                )
+            progress.advance(task)
+    wall = time.perf_counter() - started
+
+    rows = summarize(records)
+    info = {"machine": machine(), "profile": args.profile, "settings": sets, "jobs": jobs, "threads_per_run": threads,
+            "wall_seconds": wall, "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])}
+    (args.out / "results.json").write_text(json.dumps({**info, "summary": rows, "runs": records}, indent=2),
+                                           encoding="utf-8")
+    m = info["machine"]
+    header = (
+        f"Benchmark profile `{args.profile}` ({', '.join(sets) or 'tabcli defaults'}), seeds "
+        f"{', '.join(map(str, args.seeds))}; {jobs} run(s) at a time, {threads} thread(s) each; wall time "
+        f"{wall / 60:.1f} min on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), Python {m['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".\n\n"
+    )
+    (args.out / "results.md").write_text(header + to_markdown(rows), encoding="utf-8")
+    console.print(header)
+    _print_summary(console, rows)
+    console.print(f"written: {args.out / 'results.md'}, {args.out / 'results.json'}")
+    return 1 if any("error" in r for r in records) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""What the benchmark runs: tables, models, seeds and training profiles.
+
+Every table has a base config in ``configs/benchmarks/`` (data section, and for the small
+bundled tables a smaller batch); each model then runs with its family's defaults
+(``model={type: FAMILY}``), so the table measures what a user gets without tuning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "datasets"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One benchmark table.
+
+    Attributes:
+        name: Short name used in result files.
+        config: Base config (relative to the repository root).
+        data: The table's path (None: the config's own ``data.train``, for bundled tables).
+        skip: Models that cannot run on this table (``multi_resolution`` needs numerical *and*
+            categorical columns).
+        cost: Relative cost, used to start the expensive runs first so parallel slots even out.
+    """
+
+    name: str
+    config: str
+    data: Path | None
+    skip: tuple[str, ...] = ()
+    cost: float = 1.0
+
+    @property
+    def available(self) -> bool:
+        """Whether the table's file is on this machine (the shared tables are not in the repo)."""
+        return self.data is None or self.data.is_file()
+
+
+DATASETS = {
+    d.name: d
+    for d in (
+        Dataset("california_housing", "configs/benchmarks/california_housing.yaml", SHARED / "california_housing.parquet",
+                skip=("multi_resolution",), cost=5),
+        Dataset("california_housing_raw", "configs/benchmarks/california_housing_raw.yaml",
+                SHARED / "california_housing_raw.csv", cost=5),
+        Dataset("bank_marketing", "configs/benchmarks/bank_marketing.yaml", SHARED / "bank_marketing.csv", cost=10),
+        Dataset("penguins", "configs/benchmarks/penguins.yaml", None, cost=1),
+        Dataset("breast_cancer", "configs/benchmarks/breast_cancer.yaml", None, skip=("multi_resolution",), cost=1),
+        Dataset("diabetes", "configs/benchmarks/diabetes.yaml", None, cost=1),
+    )
+}
+
+#: tabcli's attention families, its baselines, and the reference FT-Transformer.
+MODELS = ["gbdt", "mlp", "ft_transformer", "tabular_attention", "multi_resolution", "interpretable", "ensemble"]
+
+#: The reference's width and depth match tabcli's defaults (AttentionOptions: d_model 64,
+#: 8 heads; tabular_attention: 2 feature blocks), so seconds per epoch compare like with like.
+FT_TRANSFORMER = {"d_model": 64, "num_blocks": 2, "num_heads": 8}
+
+#: ``--set`` overrides per profile. ``quick`` keeps the whole suite (6 tables x 7 models x 3
+#: seeds) under 30 minutes on 2 cores by stopping earlier (patience 8 instead of 16, at most 60
+#: epochs); ``full`` is the tool's defaults.
+PROFILES = {
+    "quick": ["training.early_stopping_patience=8", "training.epochs=60"],
+    "full": [],
+}
+
+SEEDS = [42, 43, 44]
+
+#: Rows per predict call when measuring prediction throughput.
+THROUGHPUT_BATCH = 4096

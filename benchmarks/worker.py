@@ -1,0 +1,197 @@
+"""One benchmark run in its own process: train a model on a table with a seed, measure it.
+
+Usage (``benchmarks/run.py`` calls this; run it by hand to reproduce a single cell):
+
+    python benchmarks/worker.py --dataset bank_marketing --model tabular_attention --seed 42 \
+        --out /tmp/bench/runs/bank_marketing/tabular_attention-42 [--set training.epochs=5]
+
+tabcli's families and ``gbdt`` train through :func:`tabcli.experiment.train_experiment`, the
+code behind ``tabcli train``, and are then reloaded from their run directory for the throughput
+measurement, as ``tabcli predict`` would. The reference FT-Transformer uses the same data
+preparation, trainer (AdamW, early stopping) and metrics, with its own stock-Keras model.
+
+Writes ``result.json`` in ``--out``: the test/valid metrics, fit wall time (s), epochs trained
+and best epoch, seconds per epoch (median over the epochs after the first, which also traces
+the graphs; validation included), prediction
+throughput (rows/s with batches of 4096 rows, preprocessed inputs, after one warm-up call),
+peak resident memory of the process (MiB, framework included) and the parameter count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from suite import DATASETS, FT_TRANSFORMER, REPO, THROUGHPUT_BATCH  # noqa: E402
+
+
+def _config(dataset: str, model: str, seed: int, sets: list[str]):
+    from tabcli.config import load_config
+
+    spec = DATASETS[dataset]
+    overrides = [f"seed={seed}", "output.save_attention=false", "output.tensorboard=false",
+                 f"model={{type: {'mlp' if model == 'ft_transformer' else model}}}"]
+    if spec.data is not None:
+        overrides.append(f"data.train={spec.data}")
+    return load_config(REPO / spec.config, overrides=[*overrides, *sets], cwd=REPO)
+
+
+def _steady_epoch_seconds(history) -> float | None:
+    """Median seconds of the epochs after the first (which also traces the graphs); None
+    without per-epoch times (``gbdt``)."""
+    if "seconds" not in history:
+        return None
+    seconds = history["seconds"].to_numpy()
+    return float(np.median(seconds[1:] if len(seconds) > 1 else seconds))
+
+
+def _tile(inputs: dict, rows: int) -> dict:
+    """Repeat the rows of ``inputs`` until there are at least ``rows`` of them."""
+    n = len(next(iter(inputs.values())))
+    reps = max(1, -(-rows // n))
+    return {k: np.concatenate([v] * reps)[: max(rows, n)] for k, v in inputs.items()}
+
+
+def _throughput(predict, inputs: dict) -> float:
+    """Rows per second of ``predict`` over at least 8 batches of ``THROUGHPUT_BATCH`` rows."""
+    tiled = _tile(inputs, 8 * THROUGHPUT_BATCH)
+    predict({k: v[:THROUGHPUT_BATCH] for k, v in tiled.items()})  # warm-up (tracing)
+    started = time.perf_counter()
+    predict(tiled)
+    return len(next(iter(tiled.values()))) / (time.perf_counter() - started)
+
+
+def _tabcli_model(config, out: Path) -> dict:
+    from tabcli.experiment import train_experiment
+    from tabcli.runs.loader import LoadedRun
+
+    result = train_experiment(config, run_dir=out / "run")
+    run = LoadedRun(result.run_dir)
+    inputs = run.inputs(run.test_frame())
+    if run.is_keras:
+        model = run.model
+
+        def predict(x):
+            return model.predict(x, batch_size=THROUGHPUT_BATCH, verbose=0)
+    else:
+        from tabcli.models.gbdt.model import predict_raw
+
+        spec = run.model_spec()
+
+        def predict(x):
+            n = len(next(iter(x.values())))
+            return np.concatenate([predict_raw(run.model, spec, {k: v[i:i + THROUGHPUT_BATCH] for k, v in x.items()})
+                                   for i in range(0, n, THROUGHPUT_BATCH)])
+    return {
+        "task": result.task,
+        "metrics": result.metrics,
+        "fit_seconds": result.seconds,
+        "epochs": result.epochs,
+        "best_epoch": run.info.get("best_epoch"),
+        "seconds_per_epoch": _steady_epoch_seconds(pd.read_csv(run.path / "history.csv")),
+        "parameters": run.info.get("parameters"),
+        "throughput": _throughput(predict, inputs),
+    }
+
+
+def _ft_transformer(config) -> dict:
+    from tabcli._quiet import import_keras_quietly
+
+    import_keras_quietly()
+    from ft_transformer import build_ft_transformer
+
+    from tabcli.data.prepare import SPLITS, prepare_data
+    from tabcli.metrics import compute_metrics
+    from tabcli.models.spec import ModelSpec
+    from tabcli.predictions import metric_inputs
+    from tabcli.training.trainer import compile_model, configure_threads, fit_model, predict_model, set_seeds
+
+    data = prepare_data(config.data, seed=config.seed)
+    schema, prep = data.schema, data.preprocessor
+    spec = ModelSpec(task=schema.task, numerical_names=prep.numerical_names, categorical_names=prep.categorical_names,
+                     cardinalities=prep.cardinalities, num_classes=max(1, len(schema.classes)))
+    configure_threads()
+    set_seeds(config.seed)
+    model = build_ft_transformer(spec, **FT_TRANSFORMER)
+    compile_model(model, schema.task, config.training)
+    started = time.perf_counter()
+    history = fit_model(model, schema.task, (data.model_inputs("train"), data.targets["train"]),
+                        (data.model_inputs("valid"), data.targets["valid"]), config.training)
+    seconds = time.perf_counter() - started
+    metrics = {}
+    for split in SPLITS:
+        raw = predict_model(model, data.model_inputs(split), config.training.eval_batch_size)
+        y_true, prediction = metric_inputs(prep, data.frame(split), raw, what=f"the {split} rows")
+        metrics[split] = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))
+    return {
+        "task": schema.task,
+        "metrics": metrics,
+        "fit_seconds": seconds,
+        "epochs": len(history),
+        "best_epoch": int(history["val_loss"].idxmin()) + 1,
+        "seconds_per_epoch": _steady_epoch_seconds(history),
+        "parameters": int(model.count_params()),
+        "throughput": _throughput(lambda x: model.predict(x, batch_size=THROUGHPUT_BATCH, verbose=0),
+                                  data.model_inputs("test")),
+    }
+
+
+def run_one(dataset: str, model: str, seed: int, out: Path, sets: list[str]) -> dict:
+    """Train ``model`` on ``dataset`` with ``seed``, measure it, write ``out/result.json``.
+
+    Returns:
+        The result record (see the module docstring); ``task`` and ``metric`` name the primary
+        metric (:data:`tabcli.metrics.PRIMARY_METRIC`).
+    """
+    from tabcli.metrics import PRIMARY_METRIC, scalar_metrics
+
+    out.mkdir(parents=True, exist_ok=True)
+    config = _config(dataset, model, seed, sets)
+    measured = _ft_transformer(config) if model == "ft_transformer" else _tabcli_model(config, out)
+    task = measured["task"]
+    metric, higher_is_better = PRIMARY_METRIC[task]
+    record = {
+        "dataset": dataset,
+        "model": model,
+        "seed": seed,
+        "task": task,
+        "metric": metric,
+        "higher_is_better": higher_is_better,
+        "test": measured["metrics"]["test"][metric],
+        "valid": measured["metrics"]["valid"][metric],
+        "test_metrics": scalar_metrics(measured["metrics"]["test"]),
+        "fit_seconds": measured["fit_seconds"],
+        "epochs": measured["epochs"],
+        "best_epoch": measured["best_epoch"],
+        "seconds_per_epoch": measured["seconds_per_epoch"],
+        "throughput_rows_per_s": measured["throughput"],
+        # ru_maxrss is in KiB on Linux
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "parameters": measured["parameters"],
+        "settings": sets,
+    }
+    (out / "result.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--set", dest="sets", action="append", default=[])
+    args = parser.parse_args()
+    run_one(args.dataset, args.model, args.seed, args.out, args.sets)
+
+
+if __name__ == "__main__":
+    main()
