@@ -2,7 +2,7 @@
 
 Few epochs and a small model keep these to well under a minute each on 2 cores; the full-default
 figures (DESIGN.md §5) are measured with the configs in configs/benchmarks/ and
-benchmarks/compare_families.py and reported in the issue notes, not asserted here.
+benchmarks/run.py and reported in docs/benchmarks.md, not asserted here.
 """
 
 from __future__ import annotations
