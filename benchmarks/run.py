@@ -96,15 +96,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="Result folder (created).")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                        help="quick: patience 8, at most 60 epochs (default); full: tabcli's defaults.")
+                        help="quick: patience 5, at most 40 epochs (default); full: tabcli's defaults.")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS)
     parser.add_argument("--seeds", nargs="+", type=int, default=SEEDS)
     parser.add_argument("--jobs", type=int, default=2, help="Runs at once (default 2; threads per run = cores / jobs).")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="Extra config override for every run.")
     parser.add_argument("--resume", action="store_true", help="Keep the finished runs of an earlier call in --out.")
+    parser.add_argument("--report-only", action="store_true",
+                        help="Run nothing: rebuild results.md/results.json from the finished runs in --out "
+                        "(e.g. after an interrupted benchmark).")
     args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     console = Console() if sys.stdout.isatty() else Console(width=150)
+    if args.report_only:
+        records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(args.out.glob("runs/*/*/result.json"))]
+        if not records:
+            console.print(f"[red]error:[/] no finished runs in '{args.out}/runs'.")
+            return 2
+        _write_results(console, args, records, sets=records[0].get("settings", []), jobs=None, threads=None, wall=None)
+        return 0
 
     if (args.out / "runs").exists() and not args.resume:
         console.print(f"[red]error:[/] '{args.out}' already holds benchmark runs; pass --resume to keep them, "
@@ -140,24 +151,30 @@ def main(argv: list[str] | None = None) -> int:
                 )
             progress.advance(task)
     wall = time.perf_counter() - started
+    _write_results(console, args, records, sets, jobs, threads, wall)
+    return 1 if any("error" in r for r in records) else 0
 
+
+def _write_results(console: Console, args, records: list[dict], sets: list[str], jobs, threads, wall) -> None:
+    """Write results.json and results.md in ``args.out`` and print the summary."""
     rows = summarize(records)
     info = {"machine": machine(), "profile": args.profile, "settings": sets, "jobs": jobs, "threads_per_run": threads,
-            "wall_seconds": wall, "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])}
+            "wall_seconds": wall, "command": " ".join(["benchmarks/run.py", *args.argv])}
     (args.out / "results.json").write_text(json.dumps({**info, "summary": rows, "runs": records}, indent=2),
                                            encoding="utf-8")
     m = info["machine"]
+    seeds = sorted({r["seed"] for r in records})
+    when = (f"{jobs} run(s) at a time, {threads} thread(s) each; wall time {wall / 60:.1f} min" if wall is not None
+            else "rebuilt from finished runs (--report-only)")
     header = (
-        f"Benchmark profile `{args.profile}` ({', '.join(sets) or 'tabcli defaults'}), seeds "
-        f"{', '.join(map(str, args.seeds))}; {jobs} run(s) at a time, {threads} thread(s) each; wall time "
-        f"{wall / 60:.1f} min on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), Python {m['python']}, "
+        f"Benchmark settings: {', '.join(sets) or 'tabcli defaults'}; seeds {', '.join(map(str, seeds))}; {when}; "
+        f"{len(records)} runs on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), Python {m['python']}, "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".\n\n"
     )
     (args.out / "results.md").write_text(header + to_markdown(rows), encoding="utf-8")
     console.print(header)
     _print_summary(console, rows)
     console.print(f"written: {args.out / 'results.md'}, {args.out / 'results.json'}")
-    return 1 if any("error" in r for r in records) else 0
 
 
 if __name__ == "__main__":

@@ -123,3 +123,6 @@ def test_tiny_benchmark_end_to_end(tmp_path):
     before = (out / "runs" / "penguins" / "gbdt-7" / "result.json").read_text()
     assert bench_run.main(["--out", str(out), "--datasets", "penguins", "--models", "gbdt", "--seeds", "7", "--resume"]) == 0
     assert (out / "runs" / "penguins" / "gbdt-7" / "result.json").read_text() == before
+    (out / "results.md").unlink()
+    assert bench_run.main(["--out", str(out), "--report-only"]) == 0  # rebuilds the table from the finished runs
+    assert "| ft_transformer |" in (out / "results.md").read_text()
