@@ -163,8 +163,8 @@ class TabularAttention(keras.layers.Layer):
             self.feature_norm_2.append(norm_2)
         sample_shape = (None, None, d)
         # Stage 2 owns its projections (rather than a keras MultiHeadAttention) so the context
-        # samples' keys and values are projected once per call, not once per row of the batch:
-        # with 64 context rows that broadcast-then-project doubled the time of a training step.
+        # samples' keys and values are projected once per call, (M, heads, key_dim), instead of
+        # broadcasting the context to every row of the batch and projecting batch x M rows.
         glorot, zeros = keras.initializers.GlorotUniform(), keras.initializers.Zeros()
         for name in ("query", "key", "value"):
             setattr(self, f"sample_{name}_kernel",
