@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-from importlib import metadata
+
+from tabcli.runs.run_dir import package_versions
 
 __all__ = ["summarize", "to_markdown", "machine"]
 
@@ -131,11 +132,6 @@ def machine() -> dict:
     memory = None
     if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
         memory = round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1)
-    versions = {}
-    for package in ("tabcli", "keras", "tensorflow", "tensorflow-cpu", "scikit-learn", "numpy", "pandas"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
+    versions = {k: v for k, v in package_versions().items() if k != "python"}
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory, "python": platform.python_version(),
             "system": platform.platform(), "versions": versions}

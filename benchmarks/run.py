@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import shutil
 import subprocess
 import sys
 import time
@@ -39,6 +39,8 @@ from report import machine, summarize, to_markdown  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from suite import DATASETS, MODELS, PROFILES, REPO, SEEDS  # noqa: E402
+
+from tabcli.batch.runner import thread_environment, threads_per_job  # noqa: E402
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
 
@@ -56,11 +58,9 @@ def _run_cell(cell, out: Path, sets: list[str], threads: int) -> dict:
     if result.is_file():
         return {**json.loads(result.read_text(encoding="utf-8")), "resumed": True}
     if folder.exists():  # an unfinished earlier attempt: start clean
-        import shutil
-
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    env = {**os.environ, "TABCLI_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**thread_environment(threads), "TF_CPP_MIN_LOG_LEVEL": "2"}
     command = [sys.executable, str(WORKER), "--dataset", dataset, "--model", model, "--seed", str(seed), "--out", str(folder)]
     for item in sets:
         command += ["--set", item]
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     cells = plan(datasets, args.models, args.seeds)
     sets = [*PROFILES[args.profile], *args.sets]
     jobs = max(1, args.jobs)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads_per_job(jobs)
     args.out.mkdir(parents=True, exist_ok=True)
     console.print(f"benchmark: {len(datasets)} table(s) x {len(args.models)} model(s) x {len(args.seeds)} seed(s) = "
                   f"{len(cells)} runs, profile {args.profile}, {jobs} at a time with {threads} thread(s) each -> {args.out}")
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 def _write_results(console: Console, args, records: list[dict], sets: list[str], jobs, threads, wall) -> None:
     """Write results.json and results.md in ``args.out`` and print the summary."""
     rows = summarize(records)
-    info = {"machine": machine(), "profile": args.profile, "settings": sets, "jobs": jobs, "threads_per_run": threads,
+    info = {"machine": machine(), "profile": None if args.report_only else args.profile, "settings": sets, "jobs": jobs, "threads_per_run": threads,
             "wall_seconds": wall, "command": " ".join(["benchmarks/run.py", *args.argv])}
     (args.out / "results.json").write_text(json.dumps({**info, "summary": rows, "runs": records}, indent=2),
                                            encoding="utf-8")

@@ -60,10 +60,10 @@ MODELS = ["gbdt", "mlp", "ft_transformer", "tabular_attention", "multi_resolutio
 #: 8 heads; tabular_attention: 2 feature blocks), so seconds per epoch compare like with like.
 FT_TRANSFORMER = {"d_model": 64, "num_blocks": 2, "num_heads": 8}
 
-#: ``--set`` overrides per profile. ``quick`` keeps the whole suite (6 tables x 7 models x 3
-#: seeds = 120 runs) under 30 minutes on 2 cores by stopping earlier (patience 5 instead of 16,
-#: at most 40 epochs; patience 8 / 60 epochs was on course for about 42 minutes); ``full`` is the
-#: tool's defaults (not timed as a whole; well over an hour on 2 cores).
+#: ``--set`` overrides per profile. ``quick`` aims to keep the whole suite (6 tables x 7 models
+#: x 3 seeds = 120 runs) under 30 minutes on 2 cores by stopping earlier (patience 5 instead of
+#: 16, at most 40 epochs; patience 8 / 60 epochs was on course for about 42 minutes, extrapolated
+#: from its first 7 runs). ``full`` is the tool's defaults (not timed as a whole).
 PROFILES = {
     "quick": ["training.early_stopping_patience=5", "training.epochs=40"],
     "full": [],

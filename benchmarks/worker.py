@@ -37,6 +37,8 @@ def _config(dataset: str, model: str, seed: int, sets: list[str]):
     from tabcli.config import load_config
 
     spec = DATASETS[dataset]
+    # The FT-Transformer is not a tabcli family: its config borrows a valid model section ("mlp")
+    # and uses only the data and training sections.
     overrides = [f"seed={seed}", "output.save_attention=false", "output.tensorboard=false",
                  f"model={{type: {'mlp' if model == 'ft_transformer' else model}}}"]
     if spec.data is not None:
@@ -108,35 +110,28 @@ def _ft_transformer(config) -> dict:
     import_keras_quietly()
     from ft_transformer import build_ft_transformer
 
-    from tabcli.data.prepare import SPLITS, prepare_data
-    from tabcli.metrics import compute_metrics
+    from tabcli.data.prepare import prepare_data
+    from tabcli.experiment import best_epoch, split_metrics
     from tabcli.models.spec import ModelSpec
-    from tabcli.predictions import metric_inputs
     from tabcli.training.trainer import compile_model, configure_threads, fit_model, predict_model, set_seeds
 
     data = prepare_data(config.data, seed=config.seed)
-    schema, prep = data.schema, data.preprocessor
-    spec = ModelSpec(task=schema.task, numerical_names=prep.numerical_names, categorical_names=prep.categorical_names,
-                     cardinalities=prep.cardinalities, num_classes=max(1, len(schema.classes)))
+    schema = data.schema
     configure_threads()
     set_seeds(config.seed)
-    model = build_ft_transformer(spec, **FT_TRANSFORMER)
+    model = build_ft_transformer(ModelSpec.from_preprocessor(data.preprocessor), **FT_TRANSFORMER)
     compile_model(model, schema.task, config.training)
     started = time.perf_counter()
     history = fit_model(model, schema.task, (data.model_inputs("train"), data.targets["train"]),
                         (data.model_inputs("valid"), data.targets["valid"]), config.training)
     seconds = time.perf_counter() - started
-    metrics = {}
-    for split in SPLITS:
-        raw = predict_model(model, data.model_inputs(split), config.training.eval_batch_size)
-        y_true, prediction = metric_inputs(prep, data.frame(split), raw, what=f"the {split} rows")
-        metrics[split] = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))
+    metrics, _ = split_metrics(data, lambda inputs: predict_model(model, inputs, config.training.eval_batch_size))
     return {
         "task": schema.task,
         "metrics": metrics,
         "fit_seconds": seconds,
         "epochs": len(history),
-        "best_epoch": int(history["val_loss"].idxmin()) + 1,
+        "best_epoch": best_epoch(history),
         "seconds_per_epoch": _steady_epoch_seconds(history),
         "parameters": int(model.count_params()),
         "throughput": _throughput(lambda x: model.predict(x, batch_size=THROUGHPUT_BATCH, verbose=0),

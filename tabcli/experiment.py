@@ -18,7 +18,7 @@ from tabcli.models.spec import ModelSpec
 from tabcli.predictions import metric_inputs, prediction_table
 from tabcli.runs.run_dir import RunDirectory, default_run_dir, write_json_atomic
 
-__all__ = ["TrainResult", "train_experiment"]
+__all__ = ["TrainResult", "train_experiment", "split_metrics", "best_epoch"]
 
 
 @dataclass
@@ -58,6 +58,32 @@ def _context_count(model_config) -> int:
     return max((getattr(b, "context_rows", 0) for b in branches), default=0)
 
 
+def split_metrics(data: PreparedData, predict) -> tuple[dict, dict[str, np.ndarray]]:
+    """Metrics of ``predict`` on every split of ``data``, in the target's own units.
+
+    Args:
+        data: The prepared splits.
+        predict: ``inputs -> (rows, num_outputs)`` raw model outputs.
+
+    Returns:
+        ``(metrics, outputs)``: ``{"train": {...}, "valid": {...}, "test": {...}}`` and the raw
+        outputs of each split.
+    """
+    schema = data.schema
+    metrics, outputs = {}, {}
+    for split in SPLITS:
+        outputs[split] = predict(data.model_inputs(split))
+        y_true, prediction = metric_inputs(data.preprocessor, data.frame(split), outputs[split], what=f"the {split} rows")
+        metrics[split] = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))
+    return metrics, outputs
+
+
+def best_epoch(history) -> int:
+    """1-based epoch with the lowest ``val_loss`` (the weights early stopping restored); the
+    last epoch for histories without one (gbdt)."""
+    return int(history["val_loss"].idxmin()) + 1 if "val_loss" in history else len(history)
+
+
 def train_experiment(
     config: ExperimentConfig,
     run_dir: Path | None = None,
@@ -93,13 +119,7 @@ def train_experiment(
     )
     for note in schema.notes:
         say(f"[yellow]note:[/] {escape(note)}")
-    spec = ModelSpec(
-        task=schema.task,
-        numerical_names=data.preprocessor.numerical_names,
-        categorical_names=data.preprocessor.categorical_names,
-        cardinalities=data.preprocessor.cardinalities,
-        num_classes=max(1, len(schema.classes)),
-    )
+    spec = ModelSpec.from_preprocessor(data.preprocessor)
     config.model.check_data(spec)  # e.g. multi_resolution on a table with one kind of column
     if config.tracking.mlflow:
         from tabcli.runs.tracking import require_mlflow
@@ -208,25 +228,19 @@ def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
         predict, history, seconds = _fit_keras(run, config, data, spec, console, say)
     history.to_csv(run.file("history.csv"), index=False)
 
-    metrics = {}
-    for split in SPLITS:
-        frame = data.frame(split)
-        raw = predict(data.model_inputs(split))
-        y_true, prediction = metric_inputs(data.preprocessor, frame, raw, what=f"the {split} rows")
-        metrics[split] = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))
-        if split == "test":
-            table = prediction_table(data.preprocessor, raw)
-            table.insert(0, "target", frame[schema.target].to_numpy())
-            table.insert(0, "row", frame.index.to_numpy())
-            table.to_parquet(run.file("predictions/test.parquet"), index=False)
+    metrics, outputs = split_metrics(data, predict)
+    frame = data.frame("test")
+    table = prediction_table(data.preprocessor, outputs["test"])
+    table.insert(0, "target", frame[schema.target].to_numpy())
+    table.insert(0, "row", frame.index.to_numpy())
+    table.to_parquet(run.file("predictions/test.parquet"), index=False)
 
     write_json_atomic(run.file("metrics.json"), metrics)
     if config.tracking.mlflow:
         from tabcli.runs.tracking import log_to_mlflow
 
         run.update(mlflow_run_id=log_to_mlflow(config, run.path, metrics))
-    best_epoch = int(history["val_loss"].idxmin()) + 1 if "val_loss" in history else len(history)
-    run.update(epochs_trained=len(history), best_epoch=best_epoch, train_seconds=round(seconds, 3))
+    run.update(epochs_trained=len(history), best_epoch=best_epoch(history), train_seconds=round(seconds, 3))
     run.finish("completed")
     return TrainResult(run_dir=run.path, metrics=metrics, task=schema.task, epochs=len(history), seconds=seconds,
                        model_type=config.model.type)

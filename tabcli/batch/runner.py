@@ -15,10 +15,22 @@ from typing import Callable
 
 from tabcli.batch.plan import PlannedRun
 
-__all__ = ["Outcome", "execute", "run_all", "previous_outcome", "terminate_all"]
+__all__ = ["Outcome", "execute", "run_all", "previous_outcome", "terminate_all", "threads_per_job", "thread_environment"]
 
 _ACTIVE: set[subprocess.Popen] = set()
 _ACTIVE_LOCK = threading.Lock()
+
+
+def threads_per_job(jobs: int) -> int:
+    """Threads each of ``jobs`` parallel processes gets: its share of the cores, at least 1."""
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """A copy of ``os.environ`` that limits a child process (TensorFlow, OpenMP) to ``threads``
+    threads; without it N parallel jobs x all cores oversubscribe the CPU."""
+    return {**os.environ, "TABCLI_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
+            "TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1"}
 
 
 def terminate_all() -> None:
@@ -77,10 +89,7 @@ def execute(run: PlannedRun, overrides: list[str], threads: int) -> Outcome:
                "--quiet", "--set", f"seed={run.seed}"]
     for item in overrides:
         command += ["--set", item]
-    env = dict(os.environ)
-    # Each job gets its share of the cores; without this N jobs x all cores oversubscribe the CPU.
-    env.update(TABCLI_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), TF_NUM_INTRAOP_THREADS=str(threads),
-               TF_NUM_INTEROP_THREADS="1")
+    env = thread_environment(threads)
     started = time.perf_counter()
     with open(run.log, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
@@ -121,7 +130,7 @@ def run_all(
     Returns:
         Outcomes in the order of ``planned``.
     """
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads_per_job(jobs)
     outcomes: dict[int, Outcome] = {}
     pending = []
     for index, run in enumerate(planned):

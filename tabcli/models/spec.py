@@ -26,6 +26,20 @@ class ModelSpec:
     num_classes: int = 1
     feature_names: list[str] = field(init=False)
 
+    @classmethod
+    def from_preprocessor(cls, preprocessor) -> "ModelSpec":
+        """The spec of the model inputs a fitted
+        :class:`~tabcli.data.preprocessing.TabularPreprocessor` produces (its schema gives the task
+        and classes)."""
+        schema = preprocessor.schema
+        return cls(
+            task=schema.task,
+            numerical_names=preprocessor.numerical_names,
+            categorical_names=preprocessor.categorical_names,
+            cardinalities=preprocessor.cardinalities,
+            num_classes=max(1, len(schema.classes)),
+        )
+
     def __post_init__(self):
         self.feature_names = [*self.numerical_names, *self.categorical_names]
 

@@ -90,14 +90,7 @@ class LoadedRun:
         """The :class:`~tabcli.models.spec.ModelSpec` the model was built for."""
         from tabcli.models.spec import ModelSpec
 
-        prep = self.preprocessor
-        return ModelSpec(
-            task=self.schema.task,
-            numerical_names=prep.numerical_names,
-            categorical_names=prep.categorical_names,
-            cardinalities=prep.cardinalities,
-            num_classes=max(1, len(self.schema.classes)),
-        )
+        return ModelSpec.from_preprocessor(self.preprocessor)
 
     @property
     def metrics(self) -> dict:

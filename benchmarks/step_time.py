@@ -1,0 +1,88 @@
+"""Milliseconds per training step of each model, measured side by side in one process.
+
+Usage (from the repository root, ../shared/datasets beside it for the shared tables):
+
+    python benchmarks/step_time.py --dataset bank_marketing ft_transformer tabular_attention \
+        "tabular_attention|model.context_rows=0" multi_resolution interpretable ensemble mlp
+
+Each model is a family name, ``ft_transformer`` (the reference), or a family with ``|``-separated
+config overrides. All models are built first and warmed up (5 steps, which trace the graphs);
+then ``--rounds`` rounds, each running ``--steps`` ``train_on_batch`` calls on the same batch of
+``--batch-size`` training rows per model, models interleaved so that load changes on a shared
+machine hit every model alike. Prints the best round (least disturbed) and all rounds.
+
+These are the figures of docs/benchmarks.md's speed section: on a busy VM whole-epoch timings of
+the same run varied by 1.6x, rounds of these interleaved step loops by up to about 10 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from suite import DATASETS, FT_TRANSFORMER, REPO  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--dataset", default="bank_marketing", choices=sorted(DATASETS))
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    from tabcli._quiet import import_keras_quietly
+
+    import_keras_quietly()
+    from ft_transformer import build_ft_transformer
+
+    from tabcli.config import load_config
+    from tabcli.data.prepare import prepare_data
+    from tabcli.experiment import _context_count, _context_rows
+    from tabcli.models.registry import build_model
+    from tabcli.models.spec import ModelSpec
+    from tabcli.training.trainer import _targets, compile_model, configure_threads
+
+    configure_threads()
+    table = DATASETS[args.dataset]
+    base = [f"data.train={table.data}"] if table.data is not None else []
+    data = None
+    models = {}
+    for name in args.models:
+        family, *sets = name.split("|")
+        config = load_config(REPO / table.config, overrides=[*base, f"model={{type: {'mlp' if family == 'ft_transformer' else family}}}", *sets], cwd=REPO)
+        if data is None:
+            data = prepare_data(config.data, seed=config.seed)
+            spec = ModelSpec.from_preprocessor(data.preprocessor)
+            x = {k: v[: args.batch_size] for k, v in data.model_inputs("train").items()}
+            y = _targets(spec.task, data.targets["train"][: args.batch_size])
+        if family == "ft_transformer":
+            model = build_ft_transformer(spec, **FT_TRANSFORMER)
+        else:
+            context, _ = _context_rows(data, _context_count(config.model), config.seed)
+            model = build_model(config.model, spec, {k: v for k, v in context.items() if v.shape[1] > 0})
+        compile_model(model, spec.task, config.training)
+        for _ in range(5):
+            model.train_on_batch(x, y)
+        models[name] = model
+
+    rounds = {name: [] for name in models}
+    for _ in range(args.rounds):
+        for name, model in models.items():
+            started = time.perf_counter()
+            for _ in range(args.steps):
+                model.train_on_batch(x, y)
+            rounds[name].append((time.perf_counter() - started) / args.steps * 1000)
+    print(f"{args.dataset}: batch {args.batch_size}, {args.steps} steps x {args.rounds} rounds")
+    for name, model in models.items():
+        print(f"{name:55s} {model.count_params():>9,d} parameters  {min(rounds[name]):6.1f} ms/step  "
+              f"(rounds: {', '.join(f'{v:.1f}' for v in rounds[name])})")
+
+
+if __name__ == "__main__":
+    main()
