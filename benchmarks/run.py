@@ -6,8 +6,9 @@ Usage (from the repository root; the shared tables are read from ../shared/datas
     python benchmarks/run.py --out /tmp/bench-full --profile full --jobs 1
     python benchmarks/run.py --out /tmp/bench --datasets bank_marketing --models gbdt tabular_attention --seeds 42
 
-Every (table, model, seed) is one ``benchmarks/worker.py`` process (so peak memory is per run);
-``--jobs`` of them run at once, each with ``cores / jobs`` threads. Tables: California housing
+Every (table, model) cell is one ``benchmarks/worker.py`` process that runs the seeds one after
+the other (so peak memory is per cell); ``--jobs`` of them run at once, each with
+``cores / jobs`` threads. Tables: California housing
 (scikit-learn layout and raw layout), bank marketing, and the bundled penguins, breast cancer
 and diabetes tables; models: ``gbdt``, ``mlp``, ``ft_transformer`` (reference, stock Keras) and
 tabcli's attention families, all with default settings. Shared tables that are absent are
@@ -17,7 +18,7 @@ Writes to ``--out``: ``results.json`` (machine, settings, every run's record and
 ``results.md`` (one table per dataset: test metric mean ± std over seeds, fit time, seconds per
 epoch, epochs to the early stop, prediction throughput at batch 4096, peak RSS, parameters, and
 ratios to gbdt and to FT-Transformer), and ``runs/<table>/<model>-<seed>/`` (run directories,
-``result.json``, ``worker.log``). ``--resume`` keeps finished runs of an earlier call.
+``result.json``; the cell's log is ``runs/<table>/<model>.log``). ``--resume`` keeps finished runs of an earlier call.
 
 Exit code: 0 when every run completed, 1 when some failed (their errors are in the table).
 """
@@ -38,38 +39,48 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import machine, summarize, to_markdown  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
-from suite import DATASETS, MODELS, PROFILES, REPO, SEEDS  # noqa: E402
+from suite import DATASETS, MODEL_COST, MODELS, PROFILES, REPO, SEEDS  # noqa: E402
 
 from tabcli.batch.runner import thread_environment, threads_per_job  # noqa: E402
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
 
 
-def plan(datasets: list[str], models: list[str], seeds: list[int]) -> list[tuple[str, str, int]]:
-    """The (dataset, model, seed) cells to run, expensive tables first so parallel slots even out."""
-    cells = [(d, m, s) for d in datasets for m in models for s in seeds if m not in DATASETS[d].skip]
-    return sorted(cells, key=lambda c: -DATASETS[c[0]].cost)
+def plan(datasets: list[str], models: list[str], seeds: list[int]) -> list[tuple[str, str, list[int]]]:
+    """The (dataset, model, seeds) cells to run, one worker process each, expensive tables first
+    so the parallel slots even out."""
+    cells = [(d, m, list(seeds)) for d in datasets for m in models if m not in DATASETS[d].skip]
+    return sorted(cells, key=lambda c: -DATASETS[c[0]].cost * MODEL_COST.get(c[1], 1.0))
 
 
-def _run_cell(cell, out: Path, sets: list[str], threads: int) -> dict:
-    dataset, model, seed = cell
-    folder = out / "runs" / dataset / f"{model}-{seed}"
-    result = folder / "result.json"
-    if result.is_file():
-        return {**json.loads(result.read_text(encoding="utf-8")), "resumed": True}
-    if folder.exists():  # an unfinished earlier attempt: start clean
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    env = {**thread_environment(threads), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, str(WORKER), "--dataset", dataset, "--model", model, "--seed", str(seed), "--out", str(folder)]
-    for item in sets:
-        command += ["--set", item]
-    with open(folder / "worker.log", "w", encoding="utf-8") as log:
-        code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env).returncode
-    if code == 0 and result.is_file():
-        return json.loads(result.read_text(encoding="utf-8"))
-    lines = [line for line in (folder / "worker.log").read_text(encoding="utf-8").splitlines() if line.strip()]
-    return {"dataset": dataset, "model": model, "seed": seed, "error": (lines[-1] if lines else f"exit code {code}")[:300]}
+def _run_cell(cell, out: Path, sets: list[str], threads: int) -> list[dict]:
+    """Run the seeds of one (dataset, model) cell that have no result yet; one record per seed."""
+    dataset, model, seeds = cell
+    table = out / "runs" / dataset
+    results = {seed: table / f"{model}-{seed}" / "result.json" for seed in seeds}
+    records = {seed: {**json.loads(path.read_text(encoding="utf-8")), "resumed": True}
+               for seed, path in results.items() if path.is_file()}
+    todo = [seed for seed in seeds if seed not in records]
+    if todo:
+        for seed in todo:  # unfinished earlier attempts: start clean
+            shutil.rmtree(table / f"{model}-{seed}", ignore_errors=True)
+        table.mkdir(parents=True, exist_ok=True)
+        env = {**thread_environment(threads), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        command = [sys.executable, str(WORKER), "--dataset", dataset, "--model", model,
+                   "--seeds", *map(str, todo), "--out", str(table)]
+        for item in sets:
+            command += ["--set", item]
+        log_path = table / f"{model}.log"
+        with open(log_path, "w", encoding="utf-8") as log:
+            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env).returncode
+        lines = [line for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        error = (lines[-1] if lines else f"exit code {code}")[:300]
+        for seed in todo:
+            if results[seed].is_file():
+                records[seed] = json.loads(results[seed].read_text(encoding="utf-8"))
+            else:
+                records[seed] = {"dataset": dataset, "model": model, "seed": seed, "error": error}
+    return [records[seed] for seed in seeds]
 
 
 def _print_summary(console: Console, rows: list[dict]) -> None:
@@ -126,30 +137,31 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[yellow]note:[/] skipping {name}: {DATASETS[name].data} not found (../shared/datasets absent).")
     datasets = [d for d in args.datasets if d not in missing]
     cells = plan(datasets, args.models, args.seeds)
+    runs = sum(len(seeds) for _, _, seeds in cells)
     sets = [*PROFILES[args.profile], *args.sets]
     jobs = max(1, args.jobs)
     threads = threads_per_job(jobs)
     args.out.mkdir(parents=True, exist_ok=True)
     console.print(f"benchmark: {len(datasets)} table(s) x {len(args.models)} model(s) x {len(args.seeds)} seed(s) = "
-                  f"{len(cells)} runs, profile {args.profile}, {jobs} at a time with {threads} thread(s) each -> {args.out}")
+                  f"{runs} runs in {len(cells)} processes, profile {args.profile}, {jobs} at a time with {threads} thread(s) each -> {args.out}")
 
     records, started = [], time.perf_counter()
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console) as progress, ThreadPoolExecutor(jobs) as pool:
-        task = progress.add_task("runs", total=len(cells))
-        futures = {pool.submit(_run_cell, cell, args.out, sets, threads): cell for cell in cells}
+        task = progress.add_task("runs", total=runs)
+        futures = [pool.submit(_run_cell, cell, args.out, sets, threads) for cell in cells]
         for future in as_completed(futures):
-            record = future.result()
-            records.append(record)
-            dataset, model, seed = futures[future]
-            if "error" in record:
-                progress.console.print(f"[red]failed[/] {dataset} {model} seed {seed}: {record['error']}")
-            else:
-                progress.console.print(
-                    f"{dataset} {model} seed {seed}: test {record['metric']} {record['test']:.4f}, "
-                    f"{record['fit_seconds']:.1f} s{' (resumed)' if record.get('resumed') else ''}"
-                )
-            progress.advance(task)
+            for record in future.result():
+                records.append(record)
+                where = f"{record['dataset']} {record['model']} seed {record['seed']}"
+                if "error" in record:
+                    progress.console.print(f"[red]failed[/] {where}: {record['error']}")
+                else:
+                    progress.console.print(
+                        f"{where}: test {record['metric']} {record['test']:.4f}, "
+                        f"{record['fit_seconds']:.1f} s{' (resumed)' if record.get('resumed') else ''}"
+                    )
+                progress.advance(task)
     wall = time.perf_counter() - started
     _write_results(console, args, records, sets, jobs, threads, wall)
     return 1 if any("error" in r for r in records) else 0

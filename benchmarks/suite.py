@@ -56,6 +56,12 @@ DATASETS = {
 #: tabcli's attention families, its baselines, and the reference FT-Transformer.
 MODELS = ["gbdt", "mlp", "ft_transformer", "tabular_attention", "multi_resolution", "interpretable", "ensemble"]
 
+#: Relative cost of a model's run (seconds per epoch relative to FT-Transformer, bank marketing):
+#: the cells are started most expensive first (table cost x model cost), so that on 2 slots the
+#: last cells to finish are short ones.
+MODEL_COST = {"gbdt": 0.02, "mlp": 0.1, "interpretable": 0.8, "ft_transformer": 1.0, "tabular_attention": 1.2,
+              "ensemble": 1.3, "multi_resolution": 1.6}
+
 #: The reference's width and depth match tabcli's defaults (AttentionOptions: d_model 64,
 #: 8 heads; tabular_attention: 2 feature blocks), so seconds per epoch compare like with like.
 FT_TRANSFORMER = {"d_model": 64, "num_blocks": 2, "num_heads": 8}

@@ -1,9 +1,12 @@
-"""One benchmark run in its own process: train a model on a table with a seed, measure it.
+"""One benchmark cell in its own process: train a model on a table with each seed, measure it.
 
 Usage (``benchmarks/run.py`` calls this; run it by hand to reproduce a single cell):
 
-    python benchmarks/worker.py --dataset bank_marketing --model tabular_attention --seed 42 \
-        --out /tmp/bench/runs/bank_marketing/tabular_attention-42 [--set training.epochs=5]
+    python benchmarks/worker.py --dataset bank_marketing --model tabular_attention --seeds 42 43 44 \
+        --out /tmp/bench/runs/bank_marketing [--set training.epochs=5]
+
+The seeds of a cell share one process, so TensorFlow is imported once per cell rather than once
+per seed (about 4 s each time on the benchmark machine); every seed gets a fresh Keras session.
 
 tabcli's families and ``gbdt`` train through :func:`tabcli.experiment.train_experiment`, the
 code behind ``tabcli train``, and are then reloaded from their run directory for the throughput
@@ -14,7 +17,9 @@ Writes ``result.json`` in ``--out``: the test/valid metrics, fit wall time (s), 
 and best epoch, seconds per epoch (median over the epochs after the first, which also traces
 the graphs; validation included), prediction
 throughput (rows/s with batches of 4096 rows, preprocessed inputs, after one warm-up call),
-peak resident memory of the process (MiB, framework included) and the parameter count.
+peak resident memory of the process so far (MiB, framework included: the high-water mark after
+this seed, so the later seeds of a cell report the cell's peak) and the parameter count.
+Each seed's record goes to ``--out/<model>-<seed>/result.json`` as soon as it finishes.
 """
 
 from __future__ import annotations
@@ -63,8 +68,8 @@ def _tile(inputs: dict, rows: int) -> dict:
 
 
 def _throughput(predict, inputs: dict) -> float:
-    """Rows per second of ``predict`` over at least 8 batches of ``THROUGHPUT_BATCH`` rows."""
-    tiled = _tile(inputs, 8 * THROUGHPUT_BATCH)
+    """Rows per second of ``predict`` over at least 4 batches of ``THROUGHPUT_BATCH`` rows."""
+    tiled = _tile(inputs, 4 * THROUGHPUT_BATCH)
     predict({k: v[:THROUGHPUT_BATCH] for k, v in tiled.items()})  # warm-up (tracing)
     started = time.perf_counter()
     predict(tiled)
@@ -79,10 +84,12 @@ def _tabcli_model(config, out: Path) -> dict:
     run = LoadedRun(result.run_dir)
     inputs = run.inputs(run.test_frame())
     if run.is_keras:
+        from tabcli.training.trainer import predict_model
+
         model = run.model
 
-        def predict(x):
-            return model.predict(x, batch_size=THROUGHPUT_BATCH, verbose=0)
+        def predict(x):  # as `tabcli predict` runs it
+            return predict_model(model, x, THROUGHPUT_BATCH)
     else:
         from tabcli.models.gbdt.model import predict_raw
 
@@ -134,7 +141,7 @@ def _ft_transformer(config) -> dict:
         "best_epoch": best_epoch(history),
         "seconds_per_epoch": _steady_epoch_seconds(history),
         "parameters": int(model.count_params()),
-        "throughput": _throughput(lambda x: model.predict(x, batch_size=THROUGHPUT_BATCH, verbose=0),
+        "throughput": _throughput(lambda x: predict_model(model, x, THROUGHPUT_BATCH),
                                   data.model_inputs("test")),
     }
 
@@ -181,11 +188,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     parser.add_argument("--model", required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", required=True)
+    parser.add_argument("--out", type=Path, required=True, help="The table's folder; each seed writes <model>-<seed>/.")
     parser.add_argument("--set", dest="sets", action="append", default=[])
     args = parser.parse_args()
-    run_one(args.dataset, args.model, args.seed, args.out, args.sets)
+    for seed in args.seeds:
+        if seed != args.seeds[0] and args.model != "gbdt":
+            import keras
+
+            keras.backend.clear_session(free_memory=True)
+        run_one(args.dataset, args.model, seed, args.out / f"{args.model}-{seed}", args.sets)
 
 
 if __name__ == "__main__":

@@ -98,20 +98,22 @@ def test_summary_means_spreads_ratios_and_order():
     assert "| ensemble | failed: TrainingError: diverged |" in markdown
 
 
-def test_plan_skips_what_a_table_cannot_run_and_starts_with_expensive_tables():
-    cells = bench_run.plan(["penguins", "california_housing", "breast_cancer"], ["gbdt", "multi_resolution"], [1, 2])
-    assert cells[:2] == [("california_housing", "gbdt", 1), ("california_housing", "gbdt", 2)]
-    assert ("breast_cancer", "multi_resolution", 1) not in cells and ("california_housing", "multi_resolution", 1) not in cells
-    assert ("penguins", "multi_resolution", 2) in cells and len(cells) == 8
+def test_plan_skips_what_a_table_cannot_run_and_starts_with_expensive_cells():
+    cells = bench_run.plan(["penguins", "california_housing", "breast_cancer"], ["gbdt", "tabular_attention", "multi_resolution"], [1, 2])
+    assert cells[0] == ("california_housing", "tabular_attention", [1, 2])  # one process per cell, all seeds
+    assert ("breast_cancer", "multi_resolution", [1, 2]) not in cells and ("california_housing", "multi_resolution", [1, 2]) not in cells
+    assert ("penguins", "multi_resolution", [1, 2]) in cells and len(cells) == 7
+    assert cells.index(("penguins", "multi_resolution", [1, 2])) < cells.index(("penguins", "gbdt", [1, 2]))
 
 
 def test_tiny_benchmark_end_to_end(tmp_path):
     out = tmp_path / "bench"
     code = bench_run.main(["--out", str(out), "--datasets", "penguins", "--models", "gbdt", "ft_transformer",
-                           "--seeds", "7", "--jobs", "1", "--set", "training.epochs=2"])
+                           "--seeds", "7", "8", "--jobs", "1", "--set", "training.epochs=2"])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
-    assert {r["model"] for r in results["runs"]} == {"gbdt", "ft_transformer"}
+    assert sorted((r["model"], r["seed"]) for r in results["runs"]) == [
+        ("ft_transformer", 7), ("ft_transformer", 8), ("gbdt", 7), ("gbdt", 8)]
     ftt = next(r for r in results["runs"] if r["model"] == "ft_transformer")
     assert ftt["epochs"] == 2 and ftt["throughput_rows_per_s"] > 0 and ftt["peak_rss_mib"] > 50
     assert 0.0 <= ftt["test"] <= 1.0 and ftt["metric"] == "accuracy" and ftt["settings"][-1] == "training.epochs=2"
@@ -121,8 +123,10 @@ def test_tiny_benchmark_end_to_end(tmp_path):
     # a second call without --resume refuses to mix results; with it, nothing is re-run
     assert bench_run.main(["--out", str(out), "--datasets", "penguins", "--models", "gbdt", "--seeds", "7"]) == 2
     before = (out / "runs" / "penguins" / "gbdt-7" / "result.json").read_text()
-    assert bench_run.main(["--out", str(out), "--datasets", "penguins", "--models", "gbdt", "--seeds", "7", "--resume"]) == 0
+    (out / "runs" / "penguins" / "gbdt-8" / "result.json").unlink()  # as if interrupted after seed 7
+    assert bench_run.main(["--out", str(out), "--datasets", "penguins", "--models", "gbdt", "--seeds", "7", "8", "--resume"]) == 0
     assert (out / "runs" / "penguins" / "gbdt-7" / "result.json").read_text() == before
+    assert json.loads((out / "runs" / "penguins" / "gbdt-8" / "result.json").read_text())["seed"] == 8
     (out / "results.md").unlink()
     assert bench_run.main(["--out", str(out), "--report-only"]) == 0  # rebuilds the table from the finished runs
     assert "| ft_transformer |" in (out / "results.md").read_text()

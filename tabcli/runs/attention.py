@@ -8,6 +8,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tabcli.training.pipeline import batches
+
 __all__ = ["attention_layers", "attention_model", "collect_attention", "save_attention"]
 
 
@@ -62,7 +64,7 @@ def collect_attention(
     if built is None:
         return None
     scores_model, names = built
-    results = scores_model.predict(inputs, batch_size=batch_size, verbose=0)
+    results = scores_model.predict(batches(inputs, None, batch_size), verbose=0)
     arrays: dict[str, np.ndarray] = {"row_ids": np.asarray(row_ids)}
     description: dict = {"row_ids": {"axes": ["row"], "meaning": "index of each row in its original table"}}
     for (layer_name, score_name), value in zip(names, results[1:]):

