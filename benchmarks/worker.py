@@ -16,7 +16,8 @@ preparation, trainer (AdamW, early stopping) and metrics, with its own stock-Ker
 Writes ``result.json`` in ``--out``: the test/valid metrics, fit wall time (s), epochs trained
 and best epoch, seconds per epoch (median over the epochs after the first, which also traces
 the graphs; validation included), prediction
-throughput (rows/s with batches of 4096 rows, preprocessed inputs, after one warm-up call),
+throughput (rows/s with batches of 4096 rows, preprocessed inputs, after one warm-up call; first
+seed of the cell only, None for the others),
 peak resident memory of the process so far (MiB, framework included: the high-water mark after
 this seed, so the later seeds of a cell report the cell's peak) and the parameter count.
 Each seed's record goes to ``--out/<model>-<seed>/result.json`` as soon as it finishes.
@@ -76,14 +77,15 @@ def _throughput(predict, inputs: dict) -> float:
     return len(next(iter(tiled.values()))) / (time.perf_counter() - started)
 
 
-def _tabcli_model(config, out: Path) -> dict:
+def _tabcli_model(config, out: Path, measure_throughput: bool) -> dict:
     from tabcli.experiment import train_experiment
     from tabcli.runs.loader import LoadedRun
 
     result = train_experiment(config, run_dir=out / "run")
     run = LoadedRun(result.run_dir)
-    inputs = run.inputs(run.test_frame())
-    if run.is_keras:
+    if not measure_throughput:
+        predict = None
+    elif run.is_keras:
         from tabcli.training.trainer import predict_model
 
         model = run.model
@@ -107,11 +109,11 @@ def _tabcli_model(config, out: Path) -> dict:
         "best_epoch": run.info.get("best_epoch"),
         "seconds_per_epoch": _steady_epoch_seconds(pd.read_csv(run.path / "history.csv")),
         "parameters": run.info.get("parameters"),
-        "throughput": _throughput(predict, inputs),
+        "throughput": _throughput(predict, run.inputs(run.test_frame())) if predict else None,
     }
 
 
-def _ft_transformer(config) -> dict:
+def _ft_transformer(config, measure_throughput: bool) -> dict:
     from tabcli._quiet import import_keras_quietly
 
     import_keras_quietly()
@@ -141,13 +143,17 @@ def _ft_transformer(config) -> dict:
         "best_epoch": best_epoch(history),
         "seconds_per_epoch": _steady_epoch_seconds(history),
         "parameters": int(model.count_params()),
-        "throughput": _throughput(lambda x: predict_model(model, x, THROUGHPUT_BATCH),
-                                  data.model_inputs("test")),
+        "throughput": _throughput(lambda x: predict_model(model, x, THROUGHPUT_BATCH), data.model_inputs("test"))
+        if measure_throughput else None,
     }
 
 
-def run_one(dataset: str, model: str, seed: int, out: Path, sets: list[str]) -> dict:
+def run_one(dataset: str, model: str, seed: int, out: Path, sets: list[str], measure_throughput: bool = True) -> dict:
     """Train ``model`` on ``dataset`` with ``seed``, measure it, write ``out/result.json``.
+
+    ``measure_throughput=False`` records ``throughput_rows_per_s`` as None: the cell measures it
+    on its first seed only (the model's architecture, hence its speed, does not depend on the
+    seed; reloading the run and predicting 16,384 rows cost 3-5 s per run).
 
     Returns:
         The result record (see the module docstring); ``task`` and ``metric`` name the primary
@@ -157,7 +163,8 @@ def run_one(dataset: str, model: str, seed: int, out: Path, sets: list[str]) -> 
 
     out.mkdir(parents=True, exist_ok=True)
     config = _config(dataset, model, seed, sets)
-    measured = _ft_transformer(config) if model == "ft_transformer" else _tabcli_model(config, out)
+    measured = (_ft_transformer(config, measure_throughput) if model == "ft_transformer"
+                else _tabcli_model(config, out, measure_throughput))
     task = measured["task"]
     metric, higher_is_better = PRIMARY_METRIC[task]
     record = {
@@ -197,7 +204,8 @@ def main() -> None:
             import keras
 
             keras.backend.clear_session(free_memory=True)
-        run_one(args.dataset, args.model, seed, args.out / f"{args.model}-{seed}", args.sets)
+        run_one(args.dataset, args.model, seed, args.out / f"{args.model}-{seed}", args.sets,
+                measure_throughput=seed == args.seeds[0])
 
 
 if __name__ == "__main__":
