@@ -87,8 +87,12 @@ def _fmt(value, digits=0, suffix=""):
     return f"{value:,.{digits}f}{suffix}"
 
 
-def _metric(value):
-    return "—" if value is None else (f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}")
+def _metric(value, scale=None):
+    """A metric value: 4 decimals, or a whole number when it (or ``scale``, e.g. the mean a
+    std belongs to) is in the thousands (RMSE in dollars)."""
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if abs(value if scale is None else scale) >= 1000 else f"{value:.4f}"
 
 
 def to_markdown(rows: list[dict]) -> str:
@@ -111,7 +115,7 @@ def to_markdown(rows: list[dict]) -> str:
                 continue
             epochs = "—" if r["model"] == "gbdt" else f"{r['epochs']:.0f} ({r['best_epoch']:.0f})"
             lines.append(
-                f"| {r['model']} | {_metric(r['test_mean'])} ± {_metric(r['test_std'])} | {_fmt(r['test_vs_gbdt'], 3)} | "
+                f"| {r['model']} | {_metric(r['test_mean'])} ± {_metric(r['test_std'], r['test_mean'])} | {_fmt(r['test_vs_gbdt'], 3)} | "
                 f"{_fmt(r['fit_seconds'], 1)} | {_fmt(r['fit_seconds_vs_gbdt'], 0)} | {_fmt(r['seconds_per_epoch'], 2)} | "
                 f"{_fmt(r['seconds_per_epoch_vs_ft_transformer'], 2)} | {epochs} | {_fmt(r['throughput_rows_per_s'])} | "
                 f"{_fmt(r['throughput_rows_per_s_vs_gbdt'], 2)} | {_fmt(r['peak_rss_mib'])} | {_fmt(r['peak_rss_mib_vs_gbdt'], 1)} | "

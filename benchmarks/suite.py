@@ -69,8 +69,8 @@ FT_TRANSFORMER = {"d_model": 64, "num_blocks": 2, "num_heads": 8}
 #: ``--set`` overrides per profile. ``quick`` keeps the whole suite (6 tables x 7 models x 3
 #: seeds = 120 runs) under 30 minutes on 2 cores by capping training at 10 epochs (patience 3).
 #: Measured on the benchmark machine: the deep models cost 4.5-10 s per epoch on bank marketing
-#: (one thread each, two runs at a time), and with patience 5 / at most 40 epochs bank marketing
-#: alone took 24 minutes and the suite was on course for about 48; California needs 30-40
+#: (one thread each, two runs at a time); with patience 5 / at most 40 epochs the deep models on
+#: bank marketing alone took ~20 minutes of wall time, the suite about 50 (extrapolated). California needs 30-40
 #: epochs to converge, so the quick California figures are under-trained (see
 #: docs/benchmarks.md for converged ones). ``full`` is the tool's defaults (not timed as a whole).
 PROFILES = {
