@@ -11,7 +11,7 @@ import statistics
 
 from tabcli.runs.run_dir import package_versions
 
-__all__ = ["summarize", "to_markdown", "machine"]
+__all__ = ["summarize", "to_markdown", "machine", "fmt", "fmt_metric"]
 
 #: Per-run figures averaged over seeds (key in result.json -> key in the summary).
 _MEANS = ["fit_seconds", "seconds_per_epoch", "epochs", "best_epoch", "throughput_rows_per_s", "parameters"]
@@ -81,13 +81,14 @@ def summarize(records: list[dict]) -> list[dict]:
     return sorted(rows, key=rank)
 
 
-def _fmt(value, digits=0, suffix=""):
+def fmt(value, digits=0):
+    """A number with thousands separators and ``digits`` decimals; ``—`` for None."""
     if value is None:
         return "—"
-    return f"{value:,.{digits}f}{suffix}"
+    return f"{value:,.{digits}f}"
 
 
-def _metric(value, scale=None):
+def fmt_metric(value, scale=None):
     """A metric value: 4 decimals, or a whole number when it (or ``scale``, e.g. the mean a
     std belongs to) is in the thousands (RMSE in dollars)."""
     if value is None:
@@ -115,11 +116,11 @@ def to_markdown(rows: list[dict]) -> str:
                 continue
             epochs = "—" if r["model"] == "gbdt" else f"{r['epochs']:.0f} ({r['best_epoch']:.0f})"
             lines.append(
-                f"| {r['model']} | {_metric(r['test_mean'])} ± {_metric(r['test_std'], r['test_mean'])} | {_fmt(r['test_vs_gbdt'], 3)} | "
-                f"{_fmt(r['fit_seconds'], 1)} | {_fmt(r['fit_seconds_vs_gbdt'], 0)} | {_fmt(r['seconds_per_epoch'], 2)} | "
-                f"{_fmt(r['seconds_per_epoch_vs_ft_transformer'], 2)} | {epochs} | {_fmt(r['throughput_rows_per_s'])} | "
-                f"{_fmt(r['throughput_rows_per_s_vs_gbdt'], 2)} | {_fmt(r['peak_rss_mib'])} | {_fmt(r['peak_rss_mib_vs_gbdt'], 1)} | "
-                f"{_fmt(r['parameters'])} | {r['runs']}/{r['runs'] + r['failed']} |"
+                f"| {r['model']} | {fmt_metric(r['test_mean'])} ± {fmt_metric(r['test_std'], r['test_mean'])} | {fmt(r['test_vs_gbdt'], 3)} | "
+                f"{fmt(r['fit_seconds'], 1)} | {fmt(r['fit_seconds_vs_gbdt'], 0)} | {fmt(r['seconds_per_epoch'], 2)} | "
+                f"{fmt(r['seconds_per_epoch_vs_ft_transformer'], 2)} | {epochs} | {fmt(r['throughput_rows_per_s'])} | "
+                f"{fmt(r['throughput_rows_per_s_vs_gbdt'], 2)} | {fmt(r['peak_rss_mib'])} | {fmt(r['peak_rss_mib_vs_gbdt'], 1)} | "
+                f"{fmt(r['parameters'])} | {r['runs']}/{r['runs'] + r['failed']} |"
             )
         lines.append("")
     return "\n".join(lines)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import machine, summarize, to_markdown  # noqa: E402
+from report import fmt, fmt_metric, machine, summarize, to_markdown  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from suite import DATASETS, MODEL_COST, MODELS, PROFILES, REPO, SEEDS  # noqa: E402
@@ -92,14 +92,11 @@ def _print_summary(console: Console, rows: list[dict]) -> None:
         if "test_mean" not in r:
             table.add_row(r["dataset"], r["model"], "[red]failed[/]", *[""] * 6)
             continue
-
-        def fmt(value, spec):
-            return "—" if value is None else format(value, spec)
-
-        table.add_row(r["dataset"], r["model"], f"{r['metric']} {r['test_mean']:.4g} ± {r['test_std']:.2g}",
-                      fmt(r["test_vs_gbdt"], ".3f"), fmt(r["fit_seconds"], ".1f"), fmt(r["seconds_per_epoch"], ".2f"),
-                      fmt(r["seconds_per_epoch_vs_ft_transformer"], ".2f"), fmt(r["throughput_rows_per_s"], ",.0f"),
-                      fmt(r["peak_rss_mib"], ",.0f"))
+        table.add_row(r["dataset"], r["model"],
+                      f"{r['metric']} {fmt_metric(r['test_mean'])} ± {fmt_metric(r['test_std'], r['test_mean'])}",
+                      fmt(r["test_vs_gbdt"], 3), fmt(r["fit_seconds"], 1), fmt(r["seconds_per_epoch"], 2),
+                      fmt(r["seconds_per_epoch_vs_ft_transformer"], 2), fmt(r["throughput_rows_per_s"]),
+                      fmt(r["peak_rss_mib"]))
     console.print(table)
 
 

@@ -39,7 +39,7 @@ class TrainResult:
     task: str
     epochs: int
     seconds: float
-    model_type: str = "tabular_attention"
+    model_type: str
 
 
 def _context_rows(data: PreparedData, count: int, seed: int) -> tuple[dict[str, np.ndarray], list]:

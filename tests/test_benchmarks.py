@@ -96,7 +96,7 @@ def test_summary_means_spreads_ratios_and_order():
     assert "### cal — test rmse (lower is better)" in markdown
     assert "| tabular_attention | 0.4600 ± 0.0283 | 1.122 |" in markdown
     assert "| ensemble | failed: TrainingError: diverged |" in markdown
-    assert report._metric(296.22, scale=48451.0) == "296" and report._metric(0.0283, scale=0.46) == "0.0283"
+    assert report.fmt_metric(296.22, scale=48451.0) == "296" and report.fmt_metric(0.0283, scale=0.46) == "0.0283"
 
 
 def test_plan_skips_what_a_table_cannot_run_and_starts_with_expensive_cells():
