@@ -58,7 +58,7 @@ def main() -> None:
         config = load_config(REPO / table.config, overrides=[*base, f"model={{type: {'mlp' if family == 'ft_transformer' else family}}}", *sets], cwd=REPO)
         if data is None:
             data = prepare_data(config.data, seed=config.seed)
-            spec = ModelSpec.from_preprocessor(data.preprocessor)
+            spec = ModelSpec.from_preprocessor(data.preprocessor, args.batch_size)
             x = {k: v[: args.batch_size] for k, v in data.model_inputs("train").items()}
             y = _targets(spec.task, data.targets["train"][: args.batch_size])
         if family == "ft_transformer":

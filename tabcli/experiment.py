@@ -119,7 +119,7 @@ def train_experiment(
     )
     for note in schema.notes:
         say(f"[yellow]note:[/] {escape(note)}")
-    spec = ModelSpec.from_preprocessor(data.preprocessor)
+    spec = ModelSpec.from_preprocessor(data.preprocessor, config.training.batch_size)
     config.model.check_data(spec)  # e.g. multi_resolution on a table with one kind of column
     if config.tracking.mlflow:
         from tabcli.runs.tracking import require_mlflow

@@ -88,6 +88,8 @@ def test_bad_values_are_explained(write_config):
         load_config(path)
     with pytest.raises(ConfigError, match="training.epochs"):
         load_config(write_config({"data": {"train": "a.csv", "target": "y"}}), ["training.epochs=0"])
+    with pytest.raises(ConfigError, match="model.context_sample"):
+        load_config(write_config({"data": {"train": "a.csv", "target": "y"}}), ["model.context_sample=0"])
     with pytest.raises(ConfigError, match="model.type"):
         load_config(write_config({"data": {"train": "a.csv", "target": "y"}}), ["model.type=transformer"])
 

@@ -40,6 +40,42 @@ def test_token_input_and_context():
     np.testing.assert_allclose(np.asarray(scores["inter_sample"]).sum(-1), 1.0, atol=1e-5)
 
 
+def test_context_sample_is_drawn_in_training_only():
+    layer = TabularAttention(num_heads=2, d_model=8, dropout_rate=0.0, context_sample=3, seed=0)
+    reference = TabularAttention(num_heads=2, d_model=8, dropout_rate=0.0)
+    x, context = _rand(4, 1, 5), _rand(8, 5, seed=1)
+    out, scores = layer(x, context=context, training=True, return_attention_scores=True)
+    assert scores["inter_sample"].shape == (4, 2, 1, 1 + 3)
+    np.testing.assert_allclose(np.asarray(scores["inter_sample"]).sum(-1), 1.0, atol=1e-5)
+    # each training call draws anew: over 20 calls the outputs are not all the same draw
+    draws = {np.asarray(layer(x, context=context, training=True)).round(5).tobytes() for _ in range(20)}
+    assert len(draws) > 1
+    # predictions use every context row and are what a layer without sampling computes
+    reference(x, context=context)
+    reference.set_weights(layer.get_weights())
+    out, scores = layer(x, context=context, training=False, return_attention_scores=True)
+    assert scores["inter_sample"].shape == (4, 2, 1, 1 + 8)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(reference(x, context=context)), atol=1e-6)
+    # a sample as large as the context is the whole context
+    whole = TabularAttention(num_heads=2, d_model=8, dropout_rate=0.0, context_sample=8)
+    assert whole(x, context=context, training=True, return_attention_scores=True)[1]["inter_sample"].shape[-1] == 9
+
+
+def test_context_sample_keeps_the_full_context_softmax_weights():
+    """log(M / K) on the sampled logits: with identical context rows, K of them then weigh
+    exactly what all M weigh, so training output equals prediction output; without the
+    correction the row itself would get a larger share."""
+    layer = TabularAttention(num_heads=2, d_model=8, dropout_rate=0.0, context_sample=2, seed=0)
+    x, row = _rand(4, 1, 5), _rand(1, 5, seed=1)
+    context = np.repeat(row, 8, axis=0)
+    sampled, scores = layer(x, context=context, training=True, return_attention_scores=True)
+    full, full_scores = layer(x, context=context, training=False, return_attention_scores=True)
+    np.testing.assert_allclose(np.asarray(sampled), np.asarray(full), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(scores["inter_sample"])[..., 0], np.asarray(full_scores["inter_sample"])[..., 0], atol=1e-6)
+    # the check has teeth: the self weight is not already ~1 (which would hide a missing correction)
+    assert np.asarray(full_scores["inter_sample"])[..., 0].max() < 0.5
+
+
 def test_num_samples_is_not_fixed_at_first_call():
     layer = TabularAttention(num_heads=2, d_model=8)
     assert layer(_rand(2, 3, 4)).shape == (2, 3, 8)
@@ -94,6 +130,7 @@ def test_dropout_only_in_training():
         ({"num_heads": 0, "d_model": 8}, "num_heads"),
         ({"num_heads": 2, "d_model": 8, "dropout_rate": 1.0}, r"dropout_rate must be in \[0, 1\)"),
         ({"num_heads": 2, "d_model": 8, "pooling": "max"}, "pooling"),
+        ({"num_heads": 2, "d_model": 8, "context_sample": 0}, "context_sample must be None"),
     ],
 )
 def test_constructor_errors(kwargs, match):
@@ -107,8 +144,10 @@ def test_bad_input_rank():
 
 
 def test_dropout_rate_zero_accepted_and_config_round_trip():
-    layer = TabularAttention(num_heads=2, d_model=8, dropout_rate=0.0, pooling="cls", num_feature_blocks=3)
+    layer = TabularAttention(num_heads=2, d_model=8, dropout_rate=0.0, pooling="cls", num_feature_blocks=3,
+                             context_sample=5, seed=7)
     config = layer.get_config()
+    assert config["context_sample"] == 5 and config["seed"] == 7
     json.dumps(config)
     clone = TabularAttention.from_config(config)
     assert clone.get_config() == config

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from tabcli.models.ensemble.config import EnsembleConfig
 from tabcli.models.mlp.config import MLPConfig
 from tabcli.models.registry import build_model
 from tabcli.models.spec import ModelSpec
@@ -61,6 +62,23 @@ def test_scores_from_predict_match_eager_call():
     assert outputs[2].shape == (4, 2, 1, 1 + 6)
     eager = scores_model(rows, training=False)
     np.testing.assert_allclose(outputs[1], np.asarray(eager[1]), atol=1e-6)
+
+
+def test_context_sample_follows_the_training_batch_size():
+    def layer_sample(config, batch_size):
+        spec = ModelSpec(task="multiclass", numerical_names=["a", "b", "c"], categorical_names=["d", "e"],
+                         cardinalities=[4, 4], num_classes=3, batch_size=batch_size)
+        model = build_model(config, spec, _data(64, seed=2))
+        return next(l for l in model.layers if l.name.endswith("tabular_attention")).context_sample
+
+    auto = TabularAttentionConfig(d_model=8, num_heads=2, context_rows=64)
+    assert layer_sample(auto, 32) == 16  # half the batch
+    assert layer_sample(auto, 256) is None  # half the batch would be >= the 64 rows: all of them
+    assert layer_sample(auto, None) is None
+    assert layer_sample(auto.model_copy(update={"context_sample": "all"}), 32) is None
+    assert layer_sample(auto.model_copy(update={"context_sample": 8}), 256) == 8
+    ensemble = EnsembleConfig(branches=[TabularAttentionConfig(d_model=8, num_heads=2), MLPConfig(hidden_units=[8])])
+    assert layer_sample(ensemble, 32) == 16
 
 
 def test_single_column_kind_and_regression():

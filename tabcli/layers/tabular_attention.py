@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -32,6 +34,15 @@ class TabularAttention(keras.layers.Layer):
     a row's output does not depend on the other rows of its batch (the retrieval idea of TabR,
     Gorishniy et al. 2023, without labels).
 
+    With ``context_sample=K``, each *training* call draws ``K`` of the ``M`` context samples
+    uniformly at random, without replacement, and adds ``log(M / K)`` to their attention logits:
+    ``M / K`` times the sum of ``K`` sampled ``exp(logit)`` is an unbiased estimate of the sum
+    over all ``M``, so a sample's weight on itself versus the context stays what it will be at
+    prediction, when all ``M`` are used (the sampled-softmax correction of Bengio & Senecal
+    2008 and Jean et al. 2015, uniform proposal). The context then costs ``K`` rather than ``M``
+    stage-1 passes (forward and backward) per training step: measured on diabetes at batch 32,
+    one thread, 13.0 -> 8.0 ms per step with ``K = 16`` of ``M = 64`` (docs/benchmarks.md).
+
     Args:
         num_heads: Number of attention heads in both stages.
         d_model: Width of the feature tokens and of the output. Must be divisible by
@@ -45,6 +56,11 @@ class TabularAttention(keras.layers.Layer):
             (average of the tokens) or ``"cls"`` (a learned [CLS] token is prepended to the
             features and its output is used, as in BERT and FT-Transformer; the inter-feature
             scores then cover ``F + 1`` tokens, the [CLS] token first).
+        context_sample: Optional number ``K >= 1`` of context samples drawn at random for each
+            training call (see above); ``None`` (default), or ``K`` at least the number of
+            context samples, uses them all. Calls with ``training`` false always use them all.
+        seed: Optional integer seed of the context sampling (and only of it); ``None`` draws one
+            from Keras's global seed (``keras.utils.set_random_seed``), like ``Dropout``.
         **kwargs: Standard layer keyword arguments (``name``, ``dtype``, ...).
 
     Call arguments:
@@ -55,7 +71,8 @@ class TabularAttention(keras.layers.Layer):
         context: Optional context samples shared by the whole batch, ``(num_context,
             num_features)`` or ``(num_context, num_features, d)`` in the same layout as
             ``inputs``. Their tokens go through stage 1 once per call, and their pooled vectors
-            become additional keys and values of stage 2.
+            become additional keys and values of stage 2 (a random ``context_sample`` of them
+            in training, if set).
         feature_mask: Optional boolean ``(batch, num_samples, num_features)``; False marks a
             feature token no other token may attend to (e.g. a missing value); mean pooling
             then averages the valid tokens only.
@@ -70,12 +87,13 @@ class TabularAttention(keras.layers.Layer):
         per feature block) of ``(batch, num_samples, num_heads, T, T)`` tensors with
         ``T = num_features`` (``+ 1`` with ``pooling="cls"``), and ``"inter_sample"``,
         ``(batch, num_heads, num_samples, num_samples + num_context)``; keys are the samples of
-        ``inputs`` in order, then the context samples. Scores sum to 1 over the last axis.
+        ``inputs`` in order, then the context samples (``context_sample`` of them, in random
+        order, in a training call that samples). Scores sum to 1 over the last axis.
 
     Raises:
         ValueError: On non-positive ``num_heads``/``d_model``, ``d_model`` not divisible by
             ``num_heads``, ``dropout_rate`` outside ``[0, 1)``, an unknown ``pooling``, or
-            inputs of rank other than 3 or 4.
+            inputs of rank other than 3 or 4, or ``context_sample`` below 1.
     """
 
     def __init__(
@@ -86,6 +104,8 @@ class TabularAttention(keras.layers.Layer):
         ffn_multiplier: float = 2.0,
         num_feature_blocks: int = 1,
         pooling: str = "mean",
+        context_sample: int | None = None,
+        seed: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -96,12 +116,22 @@ class TabularAttention(keras.layers.Layer):
             )
         if pooling not in _POOLING:
             raise ValueError(f"pooling must be one of {_POOLING}; received pooling={pooling!r}.")
+        if context_sample is not None and int(context_sample) < 1:
+            raise ValueError(
+                "context_sample must be None (use every context sample) or an integer >= 1; "
+                f"received context_sample={context_sample!r}."
+            )
         self.num_heads = int(num_heads)
         self.d_model = int(d_model)
         self.dropout_rate = float(dropout_rate)
         self.ffn_multiplier = float(ffn_multiplier)
         self.num_feature_blocks = int(num_feature_blocks)
         self.pooling = pooling
+        self.context_sample = None if context_sample is None else int(context_sample)
+        self.seed = seed
+        self.context_seed_generator = (
+            keras.random.SeedGenerator(seed) if self.context_sample is not None else None
+        )
 
     # ------------------------------------------------------------------ build
     def build(self, input_shape):
@@ -224,12 +254,13 @@ class TabularAttention(keras.layers.Layer):
             pooled = ops.sum(tokens * weights, axis=2) / ops.maximum(ops.sum(weights, axis=2), 1.0)
         return pooled, scores
 
-    def _sample_attention(self, pooled, context_pooled, sample_keys, training):
+    def _sample_attention(self, pooled, context_pooled, sample_keys, training, context_log_weight=0.0):
         """Stage 2. ``pooled`` (batch, S, d) attends to itself and to ``context_pooled`` (M, d).
 
         Scaled dot-product attention (Vaswani et al. 2017) with ``num_heads`` heads. The context
-        keys/values are projected once, ``(M, heads, key_dim)``, and shared by every row.
-        Returns ``(attended (batch, S, d), scores (batch, heads, S, S + M))``.
+        keys/values are projected once, ``(M, heads, key_dim)``, and shared by every row;
+        ``context_log_weight`` (a Python float, ``log(M_all / M)`` for a sampled context) is
+        added to the context logits. Returns ``(attended (batch, S, d), scores (batch, heads, S, S + M))``.
         """
         key_dim = self.d_model // self.num_heads
         query = ops.einsum("bsd,dhk->bshk", pooled, self.sample_query_kernel) + self.sample_query_bias
@@ -241,7 +272,10 @@ class TabularAttention(keras.layers.Layer):
         if context_pooled is not None:
             context_key = ops.einsum("md,dhk->mhk", context_pooled, self.sample_key_kernel) + self.sample_key_bias
             context_value = ops.einsum("md,dhk->mhk", context_pooled, self.sample_value_kernel) + self.sample_value_bias
-            logits = ops.concatenate([logits, ops.einsum("bqhk,mhk->bhqm", query, context_key)], axis=-1)
+            context_logits = ops.einsum("bqhk,mhk->bhqm", query, context_key)
+            if context_log_weight:
+                context_logits = context_logits + ops.cast(context_log_weight, context_logits.dtype)
+            logits = ops.concatenate([logits, context_logits], axis=-1)
         mask = None
         if sample_keys is not None:  # (batch, S) -> (batch, 1, 1, S + M): the keys each query may see
             if context_pooled is not None:  # context samples are always valid keys
@@ -263,16 +297,30 @@ class TabularAttention(keras.layers.Layer):
              return_attention_scores=False):
         tokens = self._tokens(inputs)
         pooled, feature_scores = self._feature_stage(tokens, training, feature_mask)
-        context_pooled = None
+        context_pooled, context_log_weight = None, 0.0
         if context is not None:
-            context_tokens = ops.expand_dims(self._tokens(context), 0)  # (1, M, T, d)
-            context_pooled = self._feature_stage(context_tokens, training)[0][0]  # (M, d)
+            context_tokens = self._tokens(context)  # (M, T, d)
+            if training:
+                context_tokens, context_log_weight = self._sample_context(context_tokens)
+            context_pooled = self._feature_stage(ops.expand_dims(context_tokens, 0), training)[0][0]  # (M or K, d)
         sample_keys = None if sample_mask is None else ops.cast(sample_mask, "bool")  # (batch, S)
-        attended, sample_scores = self._sample_attention(pooled, context_pooled, sample_keys, training)
+        attended, sample_scores = self._sample_attention(
+            pooled, context_pooled, sample_keys, training, context_log_weight
+        )
         output = self.output_projection(self.sample_norm(pooled + attended))
         if return_attention_scores:
             return output, {"inter_feature": feature_scores, "inter_sample": sample_scores}
         return output
+
+    def _sample_context(self, context_tokens):
+        """Context tokens (M, T, d) -> a random ``(K, T, d)`` of them and ``log(M / K)``; all of
+        them and 0.0 when not sampling (no ``context_sample``, or ``K >= M``)."""
+        num_context = context_tokens.shape[0]
+        if self.context_sample is None or num_context is None or num_context <= self.context_sample:
+            return context_tokens, 0.0
+        chosen = keras.random.shuffle(ops.arange(num_context), seed=self.context_seed_generator)
+        chosen = chosen[: self.context_sample]
+        return ops.take(context_tokens, chosen, axis=0), math.log(num_context / self.context_sample)
 
     def attention_score_names(self) -> list[str]:
         """Names of the score tensors, in the order ``keras.tree.flatten`` gives them after the output."""
@@ -292,6 +340,8 @@ class TabularAttention(keras.layers.Layer):
                 "ffn_multiplier": self.ffn_multiplier,
                 "num_feature_blocks": self.num_feature_blocks,
                 "pooling": self.pooling,
+                "context_sample": self.context_sample,
+                "seed": self.seed,
             }
         )
         return config

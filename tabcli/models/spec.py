@@ -1,4 +1,4 @@
-"""What a model builder needs to know about the data (no Keras import)."""
+"""What a model builder needs to know about the data and its training batches (no Keras import)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ class ModelSpec:
         categorical_names: Columns of the ``"categorical"`` input (int32, ``(batch, n)``).
         cardinalities: Codes per categorical column (code 0 = unseen/rare).
         num_classes: Number of classes (classification) or 1.
+        batch_size: Rows per training batch, or None if unknown (tabular_attention's
+            ``context_sample: auto`` is half of it; unknown means every context row).
     """
 
     task: str
@@ -24,13 +26,14 @@ class ModelSpec:
     categorical_names: list[str]
     cardinalities: list[int]
     num_classes: int = 1
+    batch_size: int | None = None
     feature_names: list[str] = field(init=False)
 
     @classmethod
-    def from_preprocessor(cls, preprocessor) -> "ModelSpec":
+    def from_preprocessor(cls, preprocessor, batch_size: int | None = None) -> "ModelSpec":
         """The spec of the model inputs a fitted
         :class:`~tabcli.data.preprocessing.TabularPreprocessor` produces (its schema gives the task
-        and classes)."""
+        and classes), trained in batches of ``batch_size`` rows."""
         schema = preprocessor.schema
         return cls(
             task=schema.task,
@@ -38,6 +41,7 @@ class ModelSpec:
             categorical_names=preprocessor.categorical_names,
             cardinalities=preprocessor.cardinalities,
             num_classes=max(1, len(schema.classes)),
+            batch_size=batch_size,
         )
 
     def __post_init__(self):

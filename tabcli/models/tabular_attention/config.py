@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Union
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tabcli.models.base_config import AttentionOptions
 
@@ -19,6 +19,13 @@ class TabularAttentionConfig(AttentionOptions):
     over them, then inter-sample attention between the row and ``context_rows`` training rows
     stored in the model (SAINT-style intersample attention; a row's prediction depends only on
     the row itself and those stored rows, never on the rest of its batch).
+
+    In training, each step uses a random ``context_sample`` of the stored rows (with the
+    sampled-softmax correction, see :class:`~tabcli.layers.TabularAttention`); predictions always
+    use them all. The default, ``auto``, draws half as many rows as the training batch holds, so
+    the context never costs more than half of the batch's own inter-feature work: at batch 256 all
+    64 rows are used, at batch 32 16 of them (diabetes: 2.7x -> {diabetes_ratio}x the seconds per
+    epoch of an FT-Transformer of the same width and depth, docs/benchmarks.md).
     """
 
     type: Literal["tabular_attention"] = Field("tabular_attention", description="Model family.")
@@ -30,3 +37,24 @@ class TabularAttentionConfig(AttentionOptions):
         64, ge=0, le=4096,
         description="Training rows stored in the model as inter-sample attention context (0: a row attends only to itself).",
     )
+    context_sample: Union[int, Literal["auto", "all"]] = Field(
+        "auto",
+        description="Context rows drawn at random for each training step (all are used for predictions): "
+        "a number >= 1, 'all', or 'auto' (half the training batch size, at most context_rows).",
+    )
+
+    @field_validator("context_sample")
+    @classmethod
+    def _positive_sample(cls, value):
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"context_sample must be >= 1, 'all' or 'auto'; got {value}")
+        return value
+
+    def context_sample_for(self, batch_size: int | None) -> int | None:
+        """The layer's ``context_sample`` for training batches of ``batch_size`` rows: a number of
+        rows, or None for all of them (``"all"``; ``"auto"`` with an unknown batch size; a sample
+        of at least ``context_rows``)."""
+        if self.context_sample == "all" or (self.context_sample == "auto" and batch_size is None):
+            return None
+        size = max(1, batch_size // 2) if self.context_sample == "auto" else self.context_sample
+        return None if size >= self.context_rows else size

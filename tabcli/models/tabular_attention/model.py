@@ -19,7 +19,8 @@ def representation(config: TabularAttentionConfig, spec: ModelSpec, inputs: dict
 
     Each row is one sample on TabularAttention's samples axis; the ``context`` rows, stored in
     the model by :class:`~tabcli.layers.ContextRows` layers (assigned in :func:`build`), are the
-    extra samples it attends to. Both go through the same tokenizer.
+    extra samples it attends to. Both go through the same tokenizer. In training, each step
+    uses a random ``config.context_sample_for(spec.batch_size)`` of the context rows.
 
     Returns:
         ``(representation, setters)``: the ``(batch, d_model)`` tensor and the context layers'
@@ -47,6 +48,7 @@ def representation(config: TabularAttentionConfig, spec: ModelSpec, inputs: dict
         ffn_multiplier=config.ffn_multiplier,
         num_feature_blocks=config.num_feature_blocks,
         pooling=config.pooling,
+        context_sample=config.context_sample_for(spec.batch_size) if num_context else None,
         name=f"{prefix}tabular_attention",
     )
     h, _scores = attention(x, context=context_tokens, return_attention_scores=True)
