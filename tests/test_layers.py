@@ -76,6 +76,25 @@ def test_context_sample_keeps_the_full_context_softmax_weights():
     assert np.asarray(full_scores["inter_sample"])[..., 0].max() < 0.5
 
 
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_masked_features_do_not_reach_the_output_with_context(pooling):
+    layer = TabularAttention(num_heads=2, d_model=8, dropout_rate=0.0, pooling=pooling)
+    x, context = _rand(3, 2, 4), _rand(5, 4, seed=1)
+    feature_mask = np.ones((3, 2, 4), bool)
+    feature_mask[:, :, 1] = False
+    out, scores = layer(x, context=context, feature_mask=feature_mask, return_attention_scores=True)
+    changed = x.copy()
+    changed[:, :, 1] += 10.0
+    np.testing.assert_allclose(np.asarray(layer(changed, context=context, feature_mask=feature_mask)), np.asarray(out), atol=1e-5)
+    key = 1 + (pooling == "cls")
+    assert np.abs(np.asarray(scores["inter_feature"][0])[..., key]).max() == 0.0
+    # an all-True mask is no mask
+    np.testing.assert_allclose(
+        np.asarray(layer(x, context=context, feature_mask=np.ones_like(feature_mask))),
+        np.asarray(layer(x, context=context)), atol=1e-6,
+    )
+
+
 def test_num_samples_is_not_fixed_at_first_call():
     layer = TabularAttention(num_heads=2, d_model=8)
     assert layer(_rand(2, 3, 4)).shape == (2, 3, 8)
