@@ -45,12 +45,14 @@ class TabularAttentionConfig(AttentionOptions):
         "a number >= 1, 'all', or 'auto' (half the training batch size, at most context_rows).",
     )
 
-    @field_validator("context_sample")
+    @field_validator("context_sample", mode="before")
     @classmethod
-    def _positive_sample(cls, value):
-        if isinstance(value, int) and value < 1:
-            raise ValueError(f"context_sample must be >= 1, 'all' or 'auto'; got {value}")
-        return value
+    def _number_auto_or_all(cls, value):
+        # One message for every wrong value, rather than one per member of the union; and YAML's
+        # true/false are not row counts.
+        if value in ("auto", "all") or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError("context_sample must be a number of rows >= 1, 'auto' (half the training batch) or 'all'")
 
     def context_sample_for(self, batch_size: int | None) -> int | None:
         """The layer's ``context_sample`` for training batches of ``batch_size`` rows: a number of
