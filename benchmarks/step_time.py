@@ -43,10 +43,9 @@ def main() -> None:
 
     from tabcli.config import load_config
     from tabcli.data.prepare import prepare_data
-    from tabcli.experiment import _context_count, _context_rows
-    from tabcli.models.registry import build_model
+    from tabcli.experiment import build_keras_model
     from tabcli.models.spec import ModelSpec
-    from tabcli.training.trainer import _targets, compile_model, configure_threads
+    from tabcli.training.trainer import compile_model, configure_threads, fit_targets
 
     configure_threads()
     table = DATASETS[args.dataset]
@@ -60,12 +59,11 @@ def main() -> None:
             data = prepare_data(config.data, seed=config.seed)
             spec = ModelSpec.from_preprocessor(data.preprocessor, args.batch_size)
             x = {k: v[: args.batch_size] for k, v in data.model_inputs("train").items()}
-            y = _targets(spec.task, data.targets["train"][: args.batch_size])
+            y = fit_targets(spec.task, data.targets["train"][: args.batch_size])
         if family == "ft_transformer":
             model = build_ft_transformer(spec, **FT_TRANSFORMER)
         else:
-            context, _ = _context_rows(data, _context_count(config.model), config.seed)
-            model = build_model(config.model, spec, {k: v for k, v in context.items() if v.shape[1] > 0})
+            model, _ = build_keras_model(config, data, spec)
         compile_model(model, spec.task, config.training)
         for _ in range(5):
             model.train_on_batch(x, y)

@@ -18,7 +18,7 @@ from tabcli.models.spec import ModelSpec
 from tabcli.predictions import metric_inputs, prediction_table
 from tabcli.runs.run_dir import RunDirectory, default_run_dir, write_json_atomic
 
-__all__ = ["TrainResult", "train_experiment", "split_metrics", "best_epoch"]
+__all__ = ["TrainResult", "train_experiment", "build_keras_model", "split_metrics", "best_epoch"]
 
 
 @dataclass
@@ -56,6 +56,22 @@ def _context_count(model_config) -> int:
     """How many context rows the model stores (the largest of its tabular_attention parts)."""
     branches = getattr(model_config, "branches", [model_config])
     return max((getattr(b, "context_rows", 0) for b in branches), default=0)
+
+
+def build_keras_model(config: ExperimentConfig, data: PreparedData, spec: ModelSpec):
+    """The uncompiled Keras model of ``config.model`` for ``data``, with its context rows stored.
+
+    Families with inter-sample attention store ``context_rows`` training rows, a seeded sample
+    (``config.seed``); the others ignore them.
+
+    Returns:
+        ``(model, context_ids)``: the model and the stored rows' indices in the training table.
+    """
+    from tabcli.models.registry import build_model
+
+    context, context_ids = _context_rows(data, _context_count(config.model), config.seed)
+    model = build_model(config.model, spec, {k: v for k, v in context.items() if v.shape[1] > 0})
+    return model, context_ids
 
 
 def split_metrics(data: PreparedData, predict) -> tuple[dict, dict[str, np.ndarray]]:
@@ -165,15 +181,14 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
     from tabcli._quiet import import_keras_quietly
 
     import_keras_quietly()
-    from tabcli.models.registry import attention_manifest, build_model
+    from tabcli.models.registry import attention_manifest
     from tabcli.runs.attention import collect_attention, save_attention
     from tabcli.training.trainer import compile_model, configure_threads, fit_model, predict_model, set_seeds
 
     schema = data.schema
     configure_threads()
     set_seeds(config.seed)
-    context, context_ids = _context_rows(data, _context_count(config.model), config.seed)
-    model = build_model(config.model, spec, {k: v for k, v in context.items() if v.shape[1] > 0})
+    model, context_ids = build_keras_model(config, data, spec)
     compile_model(model, schema.task, config.training)
     run.update(parameters=int(model.count_params()), context_rows=context_ids)
     say(f"model [cyan]{config.model.type}[/]: {model.count_params():,} parameters; run directory {escape(str(run.path))}")

@@ -90,7 +90,7 @@ class LoadedRun:
         """The :class:`~tabcli.models.spec.ModelSpec` the model was built for."""
         from tabcli.models.spec import ModelSpec
 
-        return ModelSpec.from_preprocessor(self.preprocessor)
+        return ModelSpec.from_preprocessor(self.preprocessor, self.config.training.batch_size)
 
     @property
     def metrics(self) -> dict:

@@ -17,7 +17,7 @@ from tabcli.errors import TrainingError
 from tabcli.training.pipeline import batches
 from tabcli.training.progress import RichProgress
 
-__all__ = ["configure_threads", "set_seeds", "compile_model", "fit_model", "predict_model", "MONITOR_METRIC"]
+__all__ = ["configure_threads", "set_seeds", "compile_model", "fit_model", "fit_targets", "predict_model", "MONITOR_METRIC"]
 
 #: The Keras metric shown beside the loss while training, per task.
 MONITOR_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "rmse"}
@@ -105,12 +105,12 @@ class _EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._started)
 
 
-def _targets(task: str, y: np.ndarray) -> np.ndarray:
-    if task == "binary":
-        return y.astype(np.float32).reshape(-1, 1)
-    if task == "regression":
-        return y.astype(np.float32).reshape(-1, 1)
-    return y.astype(np.int32)
+def fit_targets(task: str, y: np.ndarray) -> np.ndarray:
+    """Encoded targets ``(rows,)`` -> what the task's loss expects: float32 ``(rows, 1)`` for binary
+    and regression, int32 class codes ``(rows,)`` for multiclass."""
+    if task == "multiclass":
+        return y.astype(np.int32)
+    return y.astype(np.float32).reshape(-1, 1)
 
 
 def fit_model(
@@ -159,8 +159,8 @@ def fit_model(
     if console is not None:
         callbacks.append(RichProgress(config.epochs, steps, MONITOR_METRIC[task], console))
     history = model.fit(
-        batches(x_train, _targets(task, y_train), config.batch_size, shuffle=True),
-        validation_data=batches(x_valid, _targets(task, y_valid), config.eval_batch_size),
+        batches(x_train, fit_targets(task, y_train), config.batch_size, shuffle=True),
+        validation_data=batches(x_valid, fit_targets(task, y_valid), config.eval_batch_size),
         epochs=config.epochs,
         shuffle=False,  # the dataset reshuffles itself every epoch
         callbacks=callbacks,
