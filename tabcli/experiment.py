@@ -52,26 +52,48 @@ def _context_rows(data: PreparedData, count: int, seed: int) -> tuple[dict[str, 
     return rows, ids
 
 
+def _parts(model_config) -> list:
+    """The model config itself, or an ensemble's branches."""
+    return list(getattr(model_config, "branches", [model_config]))
+
+
 def _context_count(model_config) -> int:
     """How many context rows the model stores (the largest of its tabular_attention parts)."""
-    branches = getattr(model_config, "branches", [model_config])
-    return max((getattr(b, "context_rows", 0) for b in branches), default=0)
+    return max((getattr(b, "stored_context_rows", 0) for b in _parts(model_config)), default=0)
+
+
+def _candidate_count(model_config) -> int | str | None:
+    """How many retrieval candidates the model stores: None (no retrieval), a number, or "all"."""
+    counts = [b.retrieval.candidates for b in _parts(model_config) if getattr(b, "inter_sample", None) == "retrieval"]
+    if not counts:
+        return None
+    return "all" if "all" in counts else max(counts)
 
 
 def build_keras_model(config: ExperimentConfig, data: PreparedData, spec: ModelSpec):
-    """The uncompiled Keras model of ``config.model`` for ``data``, with its context rows stored.
+    """The uncompiled Keras model of ``config.model`` for ``data``, with its stored rows.
 
-    Families with inter-sample attention store ``context_rows`` training rows, a seeded sample
-    (``config.seed``); the others ignore them.
+    ``inter_sample: context`` parts store ``context_rows`` training rows, a seeded sample
+    (``config.seed``); ``inter_sample: retrieval`` parts store every training row (or a seeded
+    sample of ``retrieval.candidates``) as retrieval candidates, their keys still to be computed
+    (``tabcli.models.retrieval``); the other families ignore both.
 
     Returns:
-        ``(model, context_ids)``: the model and the stored rows' indices in the training table.
+        ``(model, context_ids, candidates)``: the model, the context rows' indices in the
+        training table, and the :class:`~tabcli.models.retrieval.Candidates` (or None).
     """
     from tabcli.models.registry import build_model
+    from tabcli.models.retrieval import choose_candidates
 
     context, context_ids = _context_rows(data, _context_count(config.model), config.seed)
-    model = build_model(config.model, spec, {k: v for k, v in context.items() if v.shape[1] > 0})
-    return model, context_ids
+    candidates = None
+    count = _candidate_count(config.model)
+    if count is not None:
+        candidates = choose_candidates(
+            data.model_inputs("train"), data.targets["train"], data.frame("train").index.to_numpy(), count, config.seed
+        )
+    model = build_model(config.model, spec, {k: v for k, v in context.items() if v.shape[1] > 0}, candidates)
+    return model, context_ids, candidates
 
 
 def split_metrics(data: PreparedData, predict) -> tuple[dict, dict[str, np.ndarray]]:
@@ -188,9 +210,10 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
     schema = data.schema
     configure_threads()
     set_seeds(config.seed)
-    model, context_ids = build_keras_model(config, data, spec)
+    model, context_ids, candidates = build_keras_model(config, data, spec)
     compile_model(model, schema.task, config.training)
-    run.update(parameters=int(model.count_params()), context_rows=context_ids)
+    run.update(parameters=int(model.count_params()), context_rows=context_ids,
+               retrieval_candidates=0 if candidates is None else len(candidates.ids))
     say(f"model [cyan]{config.model.type}[/]: {model.count_params():,} parameters; run directory {escape(str(run.path))}")
     callbacks = []
     if config.output.tensorboard:
@@ -198,10 +221,16 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
 
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=False, profile_batch=0))
     started = time.perf_counter()
+    train_inputs = data.model_inputs("train")
+    if candidates is not None:
+        from tabcli.models.retrieval import CandidateKeyRefresh, with_candidate_index
+
+        train_inputs = with_candidate_index(model, train_inputs, candidates.training_index())
+        callbacks.append(CandidateKeyRefresh(candidates.inputs, config.training.eval_batch_size))
     history = fit_model(
         model,
         schema.task,
-        (data.model_inputs("train"), data.targets["train"]),
+        (train_inputs, data.targets["train"]),
         (data.model_inputs("valid"), data.targets["valid"]),
         config.training,
         console=console,
@@ -217,6 +246,7 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
             attention_manifest(config.model, spec, context_ids),
             row_ids=data.frame("test").index.tolist(),
             batch_size=config.training.eval_batch_size,
+            decode_target=data.preprocessor.decode_target,
         )
         if collected is not None:
             save_attention(run.path / "attention", "test", *collected)

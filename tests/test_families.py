@@ -18,7 +18,7 @@ from tabcli.runs.loader import LoadedRun
 runner = CliRunner()
 
 TINY = {
-    "tabular_attention": ["model.d_model=16", "model.num_heads=2", "model.num_feature_blocks=1", "model.context_rows=8"],
+    "tabular_attention": ["model.d_model=16", "model.num_heads=2", "model.num_feature_blocks=1", "model.retrieval.k=8"],
     "multi_resolution": ["model.d_model=16", "model.num_heads=2", "model.num_blocks=2"],
     "interpretable": ["model.d_model=16", "model.num_heads=2", "model.num_blocks=2"],
     "ensemble": ["model.d_model=16", "model.normalizer=sparsemax",
@@ -28,11 +28,12 @@ TINY = {
     "gbdt": ["model.max_iter=50"],
 }
 EXPECTED_ARRAYS = {
-    "tabular_attention": {"tabular_attention__inter_feature_0", "tabular_attention__inter_sample"},
+    "tabular_attention": {"tabular_attention__inter_feature_0", "retrieval__weights", "retrieval__ids", "retrieval__labels"},
     "multi_resolution": {f"multi_resolution_{b}__{s}" for b in (0, 1) for s in
                          ("numerical_self", "categorical_self", "numerical_to_categorical", "categorical_to_numerical")},
     "interpretable": {"interpretable_attention_0__attention", "interpretable_attention_1__attention", "attention_pooling__pooling"},
-    "ensemble": {"b0_tabular_attention_tabular_attention__inter_feature_0", "b0_tabular_attention_tabular_attention__inter_sample",
+    "ensemble": {"b0_tabular_attention_tabular_attention__inter_feature_0", "b0_tabular_attention_retrieval__weights",
+                 "b0_tabular_attention_retrieval__ids", "b0_tabular_attention_retrieval__labels",
                  "b1_interpretable_interpretable_attention_0__attention", "b1_interpretable_attention_pooling__pooling",
                  "branch_weighting__module_weights"},
 }
@@ -66,7 +67,11 @@ def test_family_trains_and_writes_described_attention(family, tmp_path):
         assert not (run_dir / "model.keras").exists()
         direct = joblib.load(run_dir / "model.joblib").predict_proba(np.concatenate([inputs["numerical"], inputs["categorical"]], axis=1))
     else:
-        direct = keras.saving.load_model(run_dir / "model.keras").predict(inputs, verbose=0)
+        from tabcli.models.retrieval import with_candidate_index
+
+        model = keras.saving.load_model(run_dir / "model.keras")
+        # A retrieval model has one more input, each row's own candidate position in training; -1 here.
+        direct = model.predict(with_candidate_index(model, inputs), verbose=0)
     np.testing.assert_allclose(direct, saved, atol=1e-5)
 
     evaluated = runner.invoke(app, ["evaluate", str(run_dir)])
@@ -91,9 +96,15 @@ def test_family_trains_and_writes_described_attention(family, tmp_path):
         value, info = arrays[key], description[key]
         assert value.shape[0] == len(predictions) and list(value.shape) == info["shape"]
         assert len(info["axes"]) == value.ndim
-        for axis, labels in info["labels"].items():
+        for axis, labels in info.get("labels", {}).items():
             assert value.shape[info["axes"].index(axis)] == len(labels), (key, axis)
-        np.testing.assert_allclose(value.sum(axis=-1), 1.0, atol=1e-4)
+        if "values" not in info:  # ids and labels of retrieved rows are not distributions
+            np.testing.assert_allclose(value.sum(axis=-1), 1.0, atol=1e-4)
+    if family == "tabular_attention":  # retrieved rows are training rows, with their own labels
+        train = LoadedRun(run_dir).splits().train
+        ids = arrays["retrieval__ids"]
+        assert set(ids.ravel()) <= set(train.index)
+        np.testing.assert_array_equal(arrays["retrieval__labels"], train.loc[ids.ravel(), "species"].to_numpy().reshape(ids.shape))
     if family == "ensemble":
         weights = json.loads((run_dir / "branch_weights.json").read_text())
         assert list(weights) == ["b0_tabular_attention", "b1_interpretable", "b2_mlp"]

@@ -24,7 +24,7 @@ SPEC = ModelSpec(task="multiclass", numerical_names=["a", "b", "c"], categorical
 
 @pytest.mark.parametrize(
     "config",
-    [TabularAttentionConfig(d_model=16, num_heads=2, context_rows=10), TabularAttentionConfig(d_model=8, num_heads=2, context_rows=0, pooling="cls"), MLPConfig(hidden_units=[16])],
+    [TabularAttentionConfig(d_model=16, num_heads=2, inter_sample="context", context_rows=10), TabularAttentionConfig(d_model=8, num_heads=2, inter_sample="none", pooling="cls"), MLPConfig(hidden_units=[16])],
 )
 def test_probabilities_and_batch_independence(config):
     model = build_model(config, SPEC, _data(50, seed=1))
@@ -42,7 +42,7 @@ def test_probabilities_and_batch_independence(config):
 
 def test_context_rows_are_stored_and_used():
     context = _data(10, seed=2)
-    model = build_model(TabularAttentionConfig(d_model=16, num_heads=2, context_rows=10, dropout_rate=0.0), SPEC, context)
+    model = build_model(TabularAttentionConfig(d_model=16, num_heads=2, inter_sample="context", context_rows=10, dropout_rate=0.0), SPEC, context)
     np.testing.assert_array_equal(model.get_layer("context_numerical").rows.numpy(), context["numerical"])
     np.testing.assert_array_equal(model.get_layer("context_categorical").rows.numpy(), context["categorical"])
     rows = _data(5)
@@ -52,7 +52,7 @@ def test_context_rows_are_stored_and_used():
 
 
 def test_scores_from_predict_match_eager_call():
-    model = build_model(TabularAttentionConfig(d_model=16, num_heads=2, context_rows=6, num_feature_blocks=1), SPEC, _data(6, seed=3))
+    model = build_model(TabularAttentionConfig(d_model=16, num_heads=2, inter_sample="context", context_rows=6, num_feature_blocks=1), SPEC, _data(6, seed=3))
     scores_model, names = attention_model(model)
     assert names == [("tabular_attention", "inter_feature_0"), ("tabular_attention", "inter_sample")]
     rows = _data(4)
@@ -71,19 +71,19 @@ def test_context_sample_follows_the_training_batch_size():
         model = build_model(config, spec, _data(64, seed=2))
         return next(l for l in model.layers if l.name.endswith("tabular_attention")).context_sample
 
-    auto = TabularAttentionConfig(d_model=8, num_heads=2, context_rows=64)
+    auto = TabularAttentionConfig(d_model=8, num_heads=2, inter_sample="context", context_rows=64)
     assert layer_sample(auto, 32) == 16  # half the batch
     assert layer_sample(auto, 256) is None  # half the batch would be >= the 64 rows: all of them
     assert layer_sample(auto, None) is None
     assert layer_sample(auto.model_copy(update={"context_sample": "all"}), 32) is None
     assert layer_sample(auto.model_copy(update={"context_sample": 8}), 256) == 8
-    ensemble = EnsembleConfig(branches=[TabularAttentionConfig(d_model=8, num_heads=2), MLPConfig(hidden_units=[8])])
+    ensemble = EnsembleConfig(branches=[TabularAttentionConfig(d_model=8, num_heads=2, inter_sample="context"), MLPConfig(hidden_units=[8])])
     assert layer_sample(ensemble, 32) == 16
 
 
 def test_single_column_kind_and_regression():
     spec = ModelSpec(task="regression", numerical_names=["a", "b"], categorical_names=[], cardinalities=[])
-    model = build_model(TabularAttentionConfig(d_model=8, num_heads=2, context_rows=4), spec, {"numerical": np.zeros((4, 2), "float32")})
+    model = build_model(TabularAttentionConfig(d_model=8, num_heads=2, inter_sample="context", context_rows=4), spec, {"numerical": np.zeros((4, 2), "float32")})
     assert model.predict({"numerical": np.ones((3, 2), "float32")}, verbose=0).shape == (3, 1)
     spec = ModelSpec(task="binary", numerical_names=[], categorical_names=["c"], cardinalities=[5])
     model = build_model(MLPConfig(hidden_units=[8]), spec)
@@ -94,7 +94,7 @@ def test_single_column_kind_and_regression():
 @pytest.mark.parametrize(
     "config",
     [
-        TabularAttentionConfig(d_model=8, num_heads=2, context_rows=5, numerical_embedding="periodic", periodic_frequencies=4),
+        TabularAttentionConfig(d_model=8, num_heads=2, inter_sample="context", context_rows=5, numerical_embedding="periodic", periodic_frequencies=4),
         MLPConfig(hidden_units=[8]),
     ],
 )

@@ -220,6 +220,14 @@ class TabularPreprocessor:
             )
         return codes.to_numpy(dtype=np.int32)
 
+    def decode_target(self, values: np.ndarray) -> np.ndarray:
+        """Encoded targets (any shape) back to the target's own units (float64) or class labels
+        (a string array of the same shape)."""
+        if self.schema.task == "regression":
+            return self.decode_regression(values)
+        labels = np.asarray([str(c) for c in self.schema.classes])
+        return labels[np.asarray(values).astype(np.int64)]
+
     def decode_regression(self, values: np.ndarray) -> np.ndarray:
         """Standardised predictions back to the target's own units."""
         return np.asarray(values, dtype=np.float64) * self.target_std + self.target_mean

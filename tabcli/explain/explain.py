@@ -11,6 +11,7 @@ import pandas as pd
 
 from tabcli.data.io import read_table
 from tabcli.errors import ConfigError
+from tabcli.explain.neighbours import label_agreement, neighbour_tables
 from tabcli.explain.importance import (
     attention_importance,
     column_importance,
@@ -153,7 +154,8 @@ def explain_run(
     """Explain a run's predictions: attention arrays, heatmaps, importance, report.
 
     Writes to ``output`` (default ``<run_dir>/explain``): ``attention.npz`` + ``attention.json``
-    (the scores of the chosen rows, every array described), PNG heatmaps per attention layer
+    (the scores of the chosen rows, every array described; for a retrieval model also the ids,
+    labels and weights of the training rows each row retrieved), PNG heatmaps per attention layer
     (per head and averaged, mean over up to 2000 rows), the branch weights of an ensemble, a
     global importance chart from attention beside permutation importance on the same rows,
     per-row charts for the chosen rows, ``importance.csv`` and ``report.html`` (images embedded).
@@ -205,7 +207,8 @@ def explain_run(
     if run.is_keras:
         manifest = attention_manifest(run.config.model, spec, run.context_ids)
         collected = collect_attention(run.model, run.inputs(rows_frame, what=source), manifest,
-                                      row_ids=rows_frame.index.tolist(), batch_size=run.config.training.eval_batch_size)
+                                      row_ids=rows_frame.index.tolist(), batch_size=run.config.training.eval_batch_size,
+                                      decode_target=run.preprocessor.decode_target)
     raw = run.predict_raw(rows_frame, what=source)
     from tabcli.predictions import prediction_table
 
@@ -219,7 +222,7 @@ def explain_run(
             folder / "branch_weights.png", xlabel="weight", sort=False,
         )
 
-    token_importance, attention_columns, context_tables = {}, {}, {}
+    token_importance, attention_columns, context_tables, neighbours, agreement = {}, {}, {}, {}, {}
     if collected is None:
         notes.append(
             f"Model type '{run.config.model.type}' has no attention layer, so there are no attention scores to "
@@ -233,9 +236,15 @@ def explain_run(
         token_importance = attention_importance(arrays, description, branch_weights)
         attention_columns = column_importance(token_importance)
         train_frame = None
-        if any(info.get("axes", [None])[-1:] == ["key_sample"] for info in description.values()):
-            train_frame = run.splits().train  # context rows are training rows; read once with the test split
+        if any(info.get("axes", [None])[-1:] in (["key_sample"], ["neighbour"]) for info in description.values()):
+            train_frame = run.splits().train  # context and retrieved rows are training rows; read once
         context_tables = _context_tables(arrays, description, explained, train_frame, rows_frame.index[explained].tolist())
+        neighbours = neighbour_tables(arrays, description, explained, rows_frame.index[explained].tolist(),
+                                      train_frame, schema.target)
+        if neighbours and train_frame is not None:
+            own = rows_frame[schema.target] if schema.target in rows_frame.columns and rows_frame[schema.target].notna().all() \
+                else predictions["prediction"]
+            agreement = label_agreement(arrays, description, own.to_numpy(), train_frame[schema.target], schema.task)
         for position, index in zip(positions, explained):
             row_arrays = {k: v[index : index + 1] for k, v in arrays.items()}
             row_importance = column_importance(attention_importance(row_arrays, description, branch_weights))
@@ -282,7 +291,7 @@ def explain_run(
     report = write_report(
         folder / "report.html", run=run, source=source, n_rows=len(rows_frame), images=images, importance=table,
         correlation=correlation, metric=metric, explained_rows=explained_rows, context_tables=context_tables,
-        notes=notes,
+        neighbour_tables=neighbours, agreement=agreement, notes=notes,
     )
     return ExplainResult(
         output=folder, report=report, attention_importance=attention_columns, permutation_importance=permutation,

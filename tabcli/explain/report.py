@@ -70,6 +70,7 @@ def _correlation_text(correlation: float | None, metric: str | None) -> str:
 
 def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, importance: pd.DataFrame,
                  correlation: float | None, metric: str | None, explained_rows: list, context_tables: dict,
+                 neighbour_tables: dict | None = None, agreement: dict | None = None,
                  notes: list) -> Path:
     """Write ``report.html``: run summary, metrics, importance with the rank correlation, attention
     heatmaps, branch weights, per-row explanations and context rows, and the config.
@@ -86,6 +87,10 @@ def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, imp
         metric: The metric permutation importance is measured with.
         explained_rows: Per chosen row: ``position``, ``row``, ``values``, ``prediction``, ``image``.
         context_tables: Array name -> per-row lists of the context rows attended to.
+        neighbour_tables: Retrieval layer -> per-row lists of the training rows leaned on most
+            (``tabcli.explain.neighbours.neighbour_tables``).
+        agreement: Retrieval layer -> share of retrieval weight on same-label training rows
+            (``tabcli.explain.neighbours.label_agreement``).
         notes: Remarks shown at the top.
 
     Returns:
@@ -130,6 +135,19 @@ def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, imp
             if f"{key}_heads" in images:
                 parts.append(f"<details><summary>per head</summary>{_img(images[key + '_heads'], key + ' per head')}</details>")
 
+    for layer, info in (agreement or {}).items():
+        parts.append(f"<h2>Which training rows the predictions lean on ({html.escape(layer)})</h2>")
+        if "per_class" in info:
+            parts.append("<p class='meta'>Share of each row's retrieval weight on training rows with the row's own "
+                         f"label (overall {info['overall']:.3f}), against that label's share of the training rows: "
+                         "a retrieval blind to the label would match the base rate.</p>")
+            records = [{"label": k, "rows": v["rows"], "weight on same label": v["share"], "base rate": v["base_rate"]}
+                       for k, v in info["per_class"].items()]
+            parts.append(_table(records, ["label", "rows", "weight on same label", "base rate"]))
+        else:
+            parts.append("<p class='meta'>Correlation between each row's target and the weighted mean target of the "
+                         f"training rows it retrieved: {info['correlation']:.3f}.</p>")
+
     parts.append("<h2>Individual rows</h2>")
     for row in explained_rows:
         prediction = ", ".join(f"{k} = {_fmt(v)}" for k, v in row["prediction"].items())
@@ -147,6 +165,14 @@ def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, imp
             parts.append(f"<p class='meta'>{html.escape(key)}: the stored training rows this row attended to most "
                          f"(self-attention weight {entry['self_weight']:.2f})</p>")
             parts.append(_table(records, columns))
+        for layer, per_row in (neighbour_tables or {}).items():
+            entry = next((e for e in per_row if str(e["row"]) == str(row["row"])), None)
+            if entry is None or not entry["neighbours"]:
+                continue
+            columns = list(dict.fromkeys(c for record in entry["neighbours"] for c in record))
+            parts.append(f"<p class='meta'>{html.escape(layer)}: the {len(entry['neighbours'])} training rows this "
+                         "prediction leaned on most (retrieval weight averaged over heads; label = their target)</p>")
+            parts.append(_table(entry["neighbours"], columns))
 
     parts.append("<h2>Config</h2>")
     parts.append(f"<pre>{html.escape(yaml.safe_dump(run.config.model_dump(mode='json'), sort_keys=False))}</pre>")

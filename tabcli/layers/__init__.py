@@ -8,6 +8,7 @@ from tabcli.layers.embeddings import CategoricalEmbedding, NumericalEmbedding, P
 from tabcli.layers.interpretable_attention import InterpretableMultiHeadAttention
 from tabcli.layers.multi_resolution_attention import MultiResolutionTabularAttention
 from tabcli.layers.pooling import AttentionPooling
+from tabcli.layers.retrieval import RetrievalAttention
 from tabcli.layers.sparse_weighting import SparseAttentionWeighting, sparsemax
 from tabcli.layers.tabular_attention import TabularAttention
 
@@ -19,6 +20,7 @@ __all__ = [
     "MultiResolutionTabularAttention",
     "NumericalEmbedding",
     "PeriodicEmbedding",
+    "RetrievalAttention",
     "SparseAttentionWeighting",
     "TabularAttention",
     "sparsemax",

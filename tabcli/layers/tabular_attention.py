@@ -62,6 +62,10 @@ class TabularAttention(keras.layers.Layer):
             context samples, uses them all. Calls with ``training`` false always use them all.
         seed: Optional integer seed of the context sampling (and only of it); ``None`` draws one
             from Keras's global seed (``keras.utils.set_random_seed``), like ``Dropout``.
+        sample_attention: ``False`` skips stage 2: the output is the output projection of the
+            pooled stage-1 vectors, for a caller that does its own inter-sample step (tabcli's
+            default model feeds it to :class:`~tabcli.layers.RetrievalAttention`). ``context``
+            must then be None and the scores have no ``"inter_sample"`` entry.
         **kwargs: Standard layer keyword arguments (``name``, ``dtype``, ...).
 
     Call arguments:
@@ -107,6 +111,7 @@ class TabularAttention(keras.layers.Layer):
         pooling: str = "mean",
         context_sample: int | None = None,
         seed: int | None = None,
+        sample_attention: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -130,6 +135,7 @@ class TabularAttention(keras.layers.Layer):
         self.pooling = pooling
         self.context_sample = None if context_sample is None else int(context_sample)
         self.seed = seed
+        self.sample_attention = bool(sample_attention)
         self.context_seed_generator = (
             keras.random.SeedGenerator(seed) if self.context_sample is not None else None
         )
@@ -193,6 +199,14 @@ class TabularAttention(keras.layers.Layer):
             self.feature_ffn_out.append(ffn_out)
             self.feature_norm_2.append(norm_2)
         sample_shape = (None, None, d)
+        self.output_projection = keras.layers.Dense(d, name="output_projection")
+        self.output_projection.build(sample_shape)
+        if self.sample_attention:
+            self._build_sample_attention(d, key_dim)
+        super().build(input_shape)
+
+    def _build_sample_attention(self, d, key_dim):
+        sample_shape = (None, None, d)
         # Stage 2 owns its projections (rather than a keras MultiHeadAttention) so the context
         # samples' keys and values are projected once per call, (M, heads, key_dim), instead of
         # broadcasting the context to every row of the batch and projecting batch x M rows.
@@ -210,9 +224,6 @@ class TabularAttention(keras.layers.Layer):
         self.sample_dropout = keras.layers.Dropout(self.dropout_rate, name="sample_attention_dropout")
         self.sample_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="sample_norm")
         self.sample_norm.build(sample_shape)
-        self.output_projection = keras.layers.Dense(d, name="output_projection")
-        self.output_projection.build(sample_shape)
-        super().build(input_shape)
 
     # ------------------------------------------------------------------ call
     def _tokens(self, x):
@@ -322,6 +333,12 @@ class TabularAttention(keras.layers.Layer):
     def call(self, inputs, context=None, feature_mask=None, sample_mask=None, training=None,
              return_attention_scores=False):
         tokens = self._tokens(inputs)
+        if not self.sample_attention:
+            if context is not None:
+                raise ValueError("TabularAttention(sample_attention=False) takes no context samples.")
+            pooled, feature_scores = self._feature_stage(tokens, training, feature_mask)
+            output = self.output_projection(pooled)
+            return (output, {"inter_feature": feature_scores}) if return_attention_scores else output
         context_pooled, context_log_weight = None, 0.0
         if context is None:
             pooled, feature_scores = self._feature_stage(tokens, training, feature_mask)
@@ -355,8 +372,9 @@ class TabularAttention(keras.layers.Layer):
         """Names of the score tensors, in the order ``keras.tree.flatten`` gives them after the output."""
         structure = {
             "inter_feature": [f"inter_feature_{i}" for i in range(self.num_feature_blocks)],
-            "inter_sample": "inter_sample",
         }
+        if self.sample_attention:
+            structure["inter_sample"] = "inter_sample"
         return keras.tree.flatten(structure)
 
     def get_config(self):
@@ -371,6 +389,7 @@ class TabularAttention(keras.layers.Layer):
                 "pooling": self.pooling,
                 "context_sample": self.context_sample,
                 "seed": self.seed,
+                "sample_attention": self.sample_attention,
             }
         )
         return config

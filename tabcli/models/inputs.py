@@ -36,6 +36,7 @@ def prediction_head(x, spec: ModelSpec, units: int, dropout_rate: float):
 
 
 def assign_context(model: keras.Model, setters: dict) -> None:
-    """Store context rows in a built model's ContextRows layers (layer name -> rows)."""
-    for layer_name, rows in setters.items():
-        model.get_layer(layer_name).set_rows(rows)
+    """Store rows in a built model's layers: ``setters`` maps a layer name to a function of the
+    layer that stores them (ContextRows' context rows, RetrievalAttention's candidates)."""
+    for layer_name, setter in setters.items():
+        setter(model.get_layer(layer_name))

@@ -10,7 +10,8 @@ from tabcli.models.spec import ModelSpec
 
 __all__ = ["FAMILIES", "build_model", "attention_manifest"]
 
-#: Each family's builder module; each defines ``build(config, spec, context) -> keras.Model``.
+#: Each family's builder module; each defines ``build(config, spec, context, candidates) -> keras.Model``
+#: and ``attention_manifest(config, spec, context_ids)``.
 FAMILIES = {
     "tabular_attention": "tabcli.models.tabular_attention.model",
     "multi_resolution": "tabcli.models.multi_resolution.model",
@@ -20,14 +21,16 @@ FAMILIES = {
 }
 
 
-def build_model(config, spec: ModelSpec, context: dict[str, np.ndarray] | None = None):
+def build_model(config, spec: ModelSpec, context: dict[str, np.ndarray] | None = None, candidates=None):
     """Build the Keras model of ``config.type`` for data shaped as ``spec``.
 
     Args:
         config: The family's typed config (``config.model``).
         spec: Input/output shapes.
         context: Preprocessed training rows ``{"numerical": (M, n), "categorical": (M, n)}``
-            that families with inter-sample attention store in the model; others ignore it.
+            that families with context inter-sample attention store in the model; others ignore it.
+        candidates: :class:`~tabcli.models.retrieval.Candidates`, the training rows a retrieval
+            model stores (labels and ids) and retrieves from; others ignore them.
 
     Returns:
         An uncompiled ``keras.Model`` taking ``{"numerical", "categorical"}`` (those present)
@@ -37,7 +40,7 @@ def build_model(config, spec: ModelSpec, context: dict[str, np.ndarray] | None =
         KeyError: If ``config.type`` is not a known family (the config schema prevents this).
     """
     module = importlib.import_module(FAMILIES[config.type])
-    return module.build(config, spec, context)
+    return module.build(config, spec, context, candidates)
 
 
 def attention_manifest(config, spec: ModelSpec, context_ids: list) -> dict:

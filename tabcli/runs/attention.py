@@ -43,7 +43,7 @@ def attention_model(model: keras.Model) -> tuple[keras.Model, list[tuple[str, st
 
 
 def collect_attention(
-    model: keras.Model, inputs: dict, manifest: dict, row_ids: list, batch_size: int = 1024
+    model: keras.Model, inputs: dict, manifest: dict, row_ids: list, batch_size: int = 1024, decode_target=None
 ) -> tuple[dict[str, np.ndarray], dict] | None:
     """Attention scores of ``model`` on ``inputs``, each with a description.
 
@@ -53,6 +53,9 @@ def collect_attention(
         manifest: Axes and labels of every score (``tabcli.models.registry.attention_manifest``).
         row_ids: Identifier of every row (its index in the original table).
         batch_size: Rows per prediction batch.
+        decode_target: Maps encoded targets (class index, standardised value) to the target's
+            own labels or units; applied to arrays whose manifest entry has ``"values": "target"``
+            (the labels of retrieved rows). None keeps them encoded.
 
     Returns:
         ``(arrays, description)``: arrays named ``<layer>__<score>`` plus ``row_ids``; the
@@ -63,13 +66,21 @@ def collect_attention(
     built = attention_model(model)
     if built is None:
         return None
+    from tabcli.models.retrieval import with_candidate_index
+
     scores_model, names = built
-    results = scores_model.predict(batches(inputs, None, batch_size), verbose=0)
+    results = scores_model.predict(batches(with_candidate_index(model, inputs), None, batch_size), verbose=0)
     arrays: dict[str, np.ndarray] = {"row_ids": np.asarray(row_ids)}
     description: dict = {"row_ids": {"axes": ["row"], "meaning": "index of each row in its original table"}}
     for (layer_name, score_name), value in zip(names, results[1:]):
         entry = dict(manifest.get(layer_name, {}).get(score_name, {}))
-        value = np.asarray(value, dtype=np.float32)
+        kind = entry.get("values")
+        if kind == "row_id":
+            value = np.asarray(value, dtype=np.int64)
+        elif kind == "target" and decode_target is not None:
+            value = np.asarray(decode_target(np.asarray(value)))
+        else:
+            value = np.asarray(value, dtype=np.float32)
         axes = list(entry.get("axes", [f"axis_{i}" for i in range(value.ndim)]))
         for axis in entry.pop("squeeze", []):
             position = axes.index(axis)

@@ -21,6 +21,17 @@ REQUIRED_FILES = ("config.yaml", "run.json", "preprocessing.joblib")
 MODEL_FILES = ("model.keras", "model.joblib")
 
 
+def _as_saved(raw):
+    """A run's saved config as it was trained: a ``tabular_attention`` part saved before
+    ``model.inter_sample`` existed (tabcli 0.1) used context rows, whatever today's default is."""
+    model = raw.get("model") if isinstance(raw, dict) else None
+    if isinstance(model, dict):
+        for part in [model, *[b for b in model.get("branches") or [] if isinstance(b, dict)]]:
+            if part.get("type", "tabular_attention") == "tabular_attention" and "inter_sample" not in part:
+                part["inter_sample"] = "context"
+    return raw
+
+
 class LoadedRun:
     """A completed run directory, ready to predict, evaluate and explain.
 
@@ -58,7 +69,7 @@ class LoadedRun:
             raise ConfigError(
                 f"The run in '{self.path}' did not complete: its status is '{status}'{reason}. Train it again."
             )
-        raw = yaml.safe_load((self.path / "config.yaml").read_text(encoding="utf-8"))
+        raw = _as_saved(yaml.safe_load((self.path / "config.yaml").read_text(encoding="utf-8")))
         self.config: ExperimentConfig = validate_config(raw, source=f"'{self.path / 'config.yaml'}'")
         self.preprocessor: TabularPreprocessor = joblib.load(self.path / "preprocessing.joblib")
         self._splits = None

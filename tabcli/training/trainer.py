@@ -130,7 +130,8 @@ def fit_model(
     Args:
         model: A compiled model.
         task: The task (chooses how targets are shaped).
-        train: ``(inputs, targets)`` of the training rows.
+        train: ``(inputs, targets)`` of the training rows (a retrieval model's inputs should
+            hold ``candidate_index``, each row's own candidate position; without it, -1).
         valid: ``(inputs, targets)`` of the validation rows.
         config: Epochs, batch size, patience.
         console: Where to draw progress (None: no progress display).
@@ -144,8 +145,11 @@ def fit_model(
     Raises:
         TrainingError: If the loss became NaN or infinite.
     """
+    from tabcli.models.retrieval import with_candidate_index
+
     x_train, y_train = train
     x_valid, y_valid = valid
+    x_train, x_valid = with_candidate_index(model, x_train), with_candidate_index(model, x_valid)
     steps = max(1, math.ceil(len(y_train) / config.batch_size))
     nan_guard, timer = _StopOnNaN(), _EpochTimer()
     callbacks = [
@@ -180,5 +184,9 @@ def fit_model(
 
 
 def predict_model(model: keras.Model, inputs: dict, batch_size: int = 1024) -> np.ndarray:
-    """Model outputs for ``inputs``: ``(rows, num_outputs)`` float64."""
+    """Model outputs for ``inputs`` (feature inputs only; a retrieval model's ``candidate_index``
+    is filled in): ``(rows, num_outputs)`` float64."""
+    from tabcli.models.retrieval import with_candidate_index
+
+    inputs = with_candidate_index(model, inputs)
     return np.asarray(model.predict(batches(inputs, None, batch_size), verbose=0), dtype=np.float64)

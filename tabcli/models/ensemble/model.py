@@ -28,7 +28,8 @@ def branch_names(config: EnsembleConfig) -> list[str]:
     return [f"b{i}_{branch.type}" for i, branch in enumerate(config.branches)]
 
 
-def build(config: EnsembleConfig, spec: ModelSpec, context: dict[str, np.ndarray] | None = None) -> keras.Model:
+def build(config: EnsembleConfig, spec: ModelSpec, context: dict[str, np.ndarray] | None = None,
+          candidates=None) -> keras.Model:
     """Each branch's representation -> Dense(d_model) -> SparseAttentionWeighting -> prediction head.
 
     Branch layers are prefixed with the branch name (``b0_tabular_attention_...``); the
@@ -42,7 +43,7 @@ def build(config: EnsembleConfig, spec: ModelSpec, context: dict[str, np.ndarray
     projected, setters = [], {}
     for name, branch in zip(branch_names(config), config.branches):
         prefix = f"{name}_"
-        h, branch_setters = _family(branch.type).representation(branch, spec, inputs, context, prefix)
+        h, branch_setters = _family(branch.type).representation(branch, spec, inputs, context, prefix, candidates)
         setters.update(branch_setters)
         projected.append(keras.layers.Dense(config.d_model, name=f"{prefix}projection")(h))
     if len(projected) == 1:

@@ -14,7 +14,7 @@ from tabcli.models.tokens import FeatureTokenizer
 __all__ = ["build", "representation", "attention_manifest"]
 
 
-def representation(config: InterpretableConfig, spec: ModelSpec, inputs: dict, context=None, prefix: str = ""):
+def representation(config: InterpretableConfig, spec: ModelSpec, inputs: dict, context=None, prefix: str = "", candidates=None):
     """Feature tokens -> ``num_blocks`` x [InterpretableMultiHeadAttention + residual + LayerNorm,
     feed-forward + residual + LayerNorm] -> attention pooling with a learned query
     (``keras.layers.Attention``) -> ``(batch, d_model)``.
@@ -47,7 +47,7 @@ def representation(config: InterpretableConfig, spec: ModelSpec, inputs: dict, c
     return pooled, {}
 
 
-def build(config: InterpretableConfig, spec: ModelSpec, context: dict[str, np.ndarray] | None = None) -> keras.Model:
+def build(config: InterpretableConfig, spec: ModelSpec, context: dict[str, np.ndarray] | None = None, candidates=None) -> keras.Model:
     """The family's model: :func:`representation` -> prediction head (``context`` is unused)."""
     inputs = make_inputs(spec)
     h, _ = representation(config, spec, inputs)

@@ -13,7 +13,7 @@ from tabcli.models.spec import ModelSpec
 __all__ = ["build", "representation", "attention_manifest"]
 
 
-def representation(config: MLPConfig, spec: ModelSpec, inputs: dict, context=None, prefix: str = ""):
+def representation(config: MLPConfig, spec: ModelSpec, inputs: dict, context=None, prefix: str = "", candidates=None):
     """Numerical values ++ flattened categorical embeddings (one table per column) ->
     [Dense-ReLU-Dropout] x len(hidden_units) -> ``(batch, hidden_units[-1])``.
 
@@ -37,7 +37,7 @@ def representation(config: MLPConfig, spec: ModelSpec, inputs: dict, context=Non
     return x, {}
 
 
-def build(config: MLPConfig, spec: ModelSpec, context: dict[str, np.ndarray] | None = None) -> keras.Model:
+def build(config: MLPConfig, spec: ModelSpec, context: dict[str, np.ndarray] | None = None, candidates=None) -> keras.Model:
     """The baseline: :func:`representation` -> ``Dense(num_outputs)`` with the task's activation.
 
     Returns:

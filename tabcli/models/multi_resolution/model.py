@@ -14,7 +14,7 @@ from tabcli.models.tokens import FeatureTokenizer
 __all__ = ["build", "representation", "attention_manifest"]
 
 
-def representation(config: MultiResolutionConfig, spec: ModelSpec, inputs: dict, context=None, prefix: str = ""):
+def representation(config: MultiResolutionConfig, spec: ModelSpec, inputs: dict, context=None, prefix: str = "", candidates=None):
     """Numerical and categorical tokens -> ``num_blocks`` MultiResolutionTabularAttention blocks
     (token outputs between blocks, mean-pooled by the last) -> concatenated pooled streams ->
     Dense(d_model, ReLU) -> ``(batch, d_model)``.
@@ -44,7 +44,7 @@ def representation(config: MultiResolutionConfig, spec: ModelSpec, inputs: dict,
     return keras.layers.Dense(d, activation="relu", name=f"{prefix}fusion")(fused), {}
 
 
-def build(config: MultiResolutionConfig, spec: ModelSpec, context: dict[str, np.ndarray] | None = None) -> keras.Model:
+def build(config: MultiResolutionConfig, spec: ModelSpec, context: dict[str, np.ndarray] | None = None, candidates=None) -> keras.Model:
     """The family's model: :func:`representation` -> prediction head (``context`` is unused)."""
     inputs = make_inputs(spec)
     h, _ = representation(config, spec, inputs)

@@ -4,11 +4,35 @@ from __future__ import annotations
 
 from typing import Literal, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from tabcli.models.base_config import AttentionOptions
+from tabcli.models.base_config import AttentionOptions, StrictModel
 
-__all__ = ["TabularAttentionConfig"]
+__all__ = ["TabularAttentionConfig", "RetrievalOptions"]
+
+
+class RetrievalOptions(StrictModel):
+    """Retrieval inter-sample attention (``inter_sample: retrieval``), after TabR (Gorishniy et al.,
+    ICLR 2024): every row attends to its ``k`` nearest training rows by the squared L2 distance
+    between keys, and reads their labels. See :class:`~tabcli.layers.RetrievalAttention`."""
+
+    k: int = Field(96, ge=1, le=1024, description="Training rows retrieved per row (TabR: 96).")
+    candidates: Union[int, Literal["all"]] = Field(
+        "all",
+        description="Training rows stored in the model as retrieval candidates: 'all', or a number >= 2 "
+        "(a seeded random sample). Each costs 4 * (d_model + 2) bytes in model.keras (264 at d_model 64).",
+    )
+    num_heads: int = Field(1, ge=1, le=64, description="Retrieval heads; must divide d_model (TabR: 1).")
+    dropout_rate: float = Field(
+        0.2, ge=0.0, lt=1.0, description="Dropout on the retrieval weights and inside T(k - k_i) (TabR's context dropout)."
+    )
+
+    @field_validator("candidates", mode="before")
+    @classmethod
+    def _number_or_all(cls, value):
+        if value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value >= 2):
+            return value
+        raise ValueError("candidates must be 'all' or a number of training rows >= 2")
 
 
 class TabularAttentionConfig(AttentionOptions):
@@ -31,19 +55,40 @@ class TabularAttentionConfig(AttentionOptions):
     """
 
     type: Literal["tabular_attention"] = Field("tabular_attention", description="Model family.")
+    inter_sample: Literal["retrieval", "context", "none"] = Field(
+        "retrieval",
+        description="Stage 2: 'retrieval' (each row attends to its k nearest training rows and their labels, "
+        "TabR), 'context' (attention to context_rows random training rows, SAINT; the default before "
+        "tabcli 0.2) or 'none' (no inter-sample step).",
+    )
+    retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions, description="Retrieval settings (inter_sample: retrieval).")
     num_feature_blocks: int = Field(2, ge=1, le=8, description="Stacked inter-feature attention blocks (stage 1).")
     pooling: Literal["mean", "cls"] = Field(
         "mean", description="How a row's feature tokens are pooled before inter-sample attention: mean, or a [CLS] token."
     )
     context_rows: int = Field(
         64, ge=0, le=4096,
-        description="Training rows stored in the model as inter-sample attention context (0: a row attends only to itself).",
+        description="(inter_sample: context) Training rows stored in the model as inter-sample attention context "
+        "(0: a row attends only to itself).",
     )
     context_sample: Union[int, Literal["auto", "all"]] = Field(
         "auto",
-        description="Context rows drawn at random for each training step (all are used for predictions): "
+        description="(inter_sample: context) Context rows drawn at random for each training step (all are used for predictions): "
         "a number >= 1, 'all', or 'auto' (half the training batch size, at most context_rows).",
     )
+
+    @model_validator(mode="after")
+    def _retrieval_heads_divide_width(self):
+        if self.d_model % self.retrieval.num_heads:
+            raise ValueError(
+                f"retrieval.num_heads ({self.retrieval.num_heads}) must divide d_model ({self.d_model})"
+            )
+        return self
+
+    @property
+    def stored_context_rows(self) -> int:
+        """Context rows the model stores (0 unless ``inter_sample`` is ``context``)."""
+        return self.context_rows if self.inter_sample == "context" else 0
 
     @field_validator("context_sample", mode="before")
     @classmethod

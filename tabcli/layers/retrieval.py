@@ -1,0 +1,268 @@
+"""RetrievalAttention: label-aware attention from a row to its k nearest training rows (TabR)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+__all__ = ["RetrievalAttention", "top_k_indices"]
+
+
+def top_k_indices(scores, k: int, chunk: int | None = None):
+    """Indices ``(batch, k)`` of the ``k`` largest of ``scores`` ``(batch, N)`` per row, largest first.
+
+    Exact, in two rounds: the ``N`` scores are cut into chunks of ``chunk`` entries, the ``k``
+    chunks with the largest maxima are kept, and the ``k`` largest of their ``k * chunk``
+    entries are taken. Exact because each of the ``k`` largest entries lies in a chunk whose
+    maximum is at least the ``k``-th largest entry, and at most ``k`` chunks have such a maximum.
+    Why: ``ops.top_k`` over all ``N`` entries dominated a training step on the CPU (256 rows x
+    29,387 candidates, one thread: 22-25 ms of a 37 ms ranking + top-k); two rounds scan about
+    ``N / chunk + k * chunk`` entries (``chunk = sqrt(N / k)``: about 3,400 instead of 29,387).
+    """
+    num = scores.shape[-1]
+    chunk = chunk or max(1, int(round((num / max(k, 1)) ** 0.5)))
+    groups = -(-num // chunk)
+    if groups <= k or chunk == 1:
+        return ops.top_k(scores, k)[1]
+    padding = groups * chunk - num
+    if padding:
+        scores = ops.pad(scores, [(0, 0), (0, padding)], constant_values=float("-inf"))
+    grouped = ops.reshape(scores, (-1, groups, chunk))
+    best_groups = ops.top_k(ops.max(grouped, axis=-1), k)[1]  # (batch, k)
+    # A flat gather of whole chunks: ops.take_along_axis took 23 ms here, this under 1 ms.
+    rows = ops.expand_dims(ops.arange(ops.shape(scores)[0], dtype=best_groups.dtype) * groups, -1)
+    gathered = ops.take(ops.reshape(grouped, (-1, chunk)), rows + best_groups, axis=0)  # (batch, k, chunk)
+    position = ops.top_k(ops.reshape(gathered, (-1, k * chunk)), k)[1]  # (batch, k) into k * chunk
+    group = ops.take(ops.reshape(best_groups, (-1,)), rows // groups * k + position // chunk, axis=0)
+    return group * chunk + position % chunk
+
+
+@keras.saving.register_keras_serializable(package="tabcli")
+class RetrievalAttention(keras.layers.Layer):
+    """Inter-sample attention as retrieval: each row attends to its ``k`` nearest stored
+    training rows ("candidates"), and what it reads from them carries their labels.
+
+    This is the retrieval module of TabR (Gorishniy et al., "TabR: Tabular Deep Learning Meets
+    Nearest Neighbors", ICLR 2024; reference code ``bin/tabr.py`` of yandex-research/
+    tabular-dl-tabr), on a row representation ``x`` of width ``d_model``:
+
+    * key ``k = W_K LayerNorm(x) + b_K`` (one shared projection, no separate query);
+    * similarity to candidate ``i``: ``-||k - k_i||^2``; the ``k`` most similar candidates are
+      retrieved exactly (``ops.top_k`` over all of them);
+    * weights ``p = dropout(softmax(similarity))`` over those ``k``, per head (the key and value
+      channels are split into ``num_heads`` groups; ``num_heads=1`` is TabR's);
+    * value of candidate ``i``: ``E(y_i) + T(k - k_i)``, ``E`` a class embedding (classification)
+      or a linear map of the standardised target (regression), ``T`` = Dense(ReLU) -> Dropout ->
+      Dense without bias;
+    * output ``x + sum_i p_i value_i`` (residual).
+
+    The candidates' keys, labels and ids are non-trainable weights, so they are saved in the
+    ``.keras`` file and a prediction needs nothing else. The keys are *cached*: they are set by
+    :meth:`set_candidate_keys` (tabcli recomputes them from the current weights once per epoch,
+    before validation, and after training; ``tabcli.models.retrieval``), and gradients flow
+    through the query row's key only. Why cached: TabR recomputes every candidate's key at every
+    step, which is affordable with its one-linear-layer encoder on a GPU; with keys taken after
+    tabcli's inter-feature attention blocks it would cost a forward and backward pass over the
+    whole training table per batch. The cache costs one forward pass over the candidates per
+    epoch (measured in docs/benchmarks.md).
+
+    Memory: ``4 * (key_dim + 2)`` bytes per candidate in the model (keys float32, label float32,
+    id int32): 264 bytes per row at ``key_dim=64``. A call also holds a ``(batch, num_candidates)``
+    float32 similarity matrix: 4 bytes per row and candidate (1,024 x 20,000 candidates: 82 MB).
+
+    Args:
+        num_candidates: Number of stored candidate rows ``N`` (>= 2).
+        d_model: Width of the row representation and of the output.
+        k: Candidates retrieved per row (``min(k, N)`` at prediction, ``min(k, N - 1)`` in a
+            training call that excludes the row itself).
+        num_classes: Number of classes of the label embedding; ``None`` for a regression target
+            (a standardised value, mapped by a linear layer).
+        key_dim: Width of the keys (default ``d_model``); must be divisible by ``num_heads``.
+        num_heads: Retrieval heads (each weights the same ``k`` neighbours with its own share of
+            the key channels). ``d_model`` must be divisible by it.
+        dropout_rate: Dropout on the retrieval weights (TabR's "context dropout") and inside
+            ``T``, in ``[0, 1)``; active only when ``training=True``.
+        ffn_multiplier: Hidden width of ``T`` as a multiple of ``d_model``.
+        **kwargs: Standard layer keyword arguments.
+
+    Call arguments:
+        inputs: Row representations ``(batch, d_model)``.
+        candidate_index: Optional int ``(batch,)``: for a training row that is itself a
+            candidate, its position among the candidates, else ``-1``. Used only when
+            ``training`` is true, where that candidate is excluded, so a row never retrieves
+            its own label. Validation and test rows retrieve from every candidate.
+        training: Python boolean, whether dropout and self-exclusion are active.
+        return_attention_scores: If ``True``, also return what was retrieved.
+
+    Returns:
+        ``(batch, d_model)``; with ``return_attention_scores=True`` a tuple ``(output, scores)``,
+        ``scores`` a dict with ``"weights"`` ``(batch, num_heads, k)`` (each head's weights sum
+        to 1), ``"ids"`` ``(batch, k)`` int32 (the retrieved candidates' ids, in decreasing
+        similarity) and ``"labels"`` ``(batch, k)`` float32 (their stored labels: class index,
+        or standardised target).
+
+    Raises:
+        ValueError: On ``num_candidates < 2``, ``k < 1``, a ``d_model`` or ``key_dim`` not
+            divisible by ``num_heads``, ``dropout_rate`` outside ``[0, 1)``, inputs not of rank 2,
+            or candidate arrays of the wrong shape.
+    """
+
+    def __init__(self, num_candidates: int, d_model: int, k: int = 96, num_classes: int | None = None,
+                 key_dim: int | None = None, num_heads: int = 1, dropout_rate: float = 0.0,
+                 ffn_multiplier: float = 2.0, **kwargs):
+        super().__init__(**kwargs)
+        key_dim = d_model if key_dim is None else key_dim
+        if int(num_candidates) < 2:
+            raise ValueError(f"num_candidates must be >= 2; received num_candidates={num_candidates}.")
+        if int(k) < 1:
+            raise ValueError(f"k must be >= 1; received k={k}.")
+        if num_classes is not None and int(num_classes) < 2:
+            raise ValueError(f"num_classes must be None (regression) or >= 2; received num_classes={num_classes}.")
+        if int(num_heads) < 1 or int(d_model) % int(num_heads) or int(key_dim) % int(num_heads):
+            raise ValueError(
+                "d_model and key_dim must be divisible by num_heads; received "
+                f"d_model={d_model}, key_dim={key_dim}, num_heads={num_heads}."
+            )
+        if not 0.0 <= float(dropout_rate) < 1.0:
+            raise ValueError(f"dropout_rate must be in [0, 1); received dropout_rate={dropout_rate}.")
+        if float(ffn_multiplier) <= 0:
+            raise ValueError(f"ffn_multiplier must be > 0; received ffn_multiplier={ffn_multiplier}.")
+        self.num_candidates = int(num_candidates)
+        self.d_model = int(d_model)
+        self.k = int(k)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.key_dim = int(key_dim)
+        self.num_heads = int(num_heads)
+        self.dropout_rate = float(dropout_rate)
+        self.ffn_multiplier = float(ffn_multiplier)
+
+    def build(self, inputs_shape, candidate_index_shape=None):
+        input_shape = tuple(inputs_shape)
+        if len(input_shape) != 2 or input_shape[-1] != self.d_model:
+            raise ValueError(
+                f"RetrievalAttention expects inputs of shape (batch, d_model={self.d_model}); received {input_shape}."
+            )
+        d, n = self.d_model, self.num_candidates
+        self.key_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="key_norm")
+        self.key_norm.build(input_shape)
+        self.key_projection = keras.layers.Dense(self.key_dim, name="key_projection")
+        self.key_projection.build(input_shape)
+        if self.num_classes is None:  # TabR's initialisation of both label encoders
+            bound = 1.0 / 2.0**0.5
+            init = keras.initializers.RandomUniform(-bound, bound)
+            self.label_encoder = keras.layers.Dense(d, kernel_initializer=init, bias_initializer=init, name="label_encoder")
+            self.label_encoder.build((None, None, 1))
+        else:
+            self.label_encoder = keras.layers.Embedding(
+                self.num_classes, d, embeddings_initializer=keras.initializers.RandomUniform(-1.0, 1.0), name="label_encoder"
+            )
+            self.label_encoder.build((None, None))
+        self.hidden_units = hidden = max(1, int(round(self.ffn_multiplier * d)))
+        # T's weights are the layer's own: its first layer is also applied to the cached keys
+        # (candidate_hidden), its second after the weighted sum (see ``call``).
+        glorot = keras.initializers.GlorotUniform()
+        self.t_in_kernel = self.add_weight(name="t_in_kernel", shape=(self.key_dim, hidden), initializer=glorot)
+        self.t_in_bias = self.add_weight(name="t_in_bias", shape=(hidden,), initializer="zeros")
+        self.t_out_kernel = self.add_weight(name="t_out_kernel", shape=(hidden, d), initializer=glorot)
+        self.t_dropout = keras.layers.Dropout(self.dropout_rate, name="t_dropout")
+        self.weight_dropout = keras.layers.Dropout(self.dropout_rate, name="weight_dropout")
+        self.candidate_keys = self.add_weight(
+            name="candidate_keys", shape=(n, self.key_dim), initializer="zeros", trainable=False
+        )
+        self.candidate_hidden = self.add_weight(
+            name="candidate_hidden", shape=(n, hidden), initializer="zeros", trainable=False
+        )
+        self.candidate_labels = self.add_weight(
+            name="candidate_labels", shape=(n,), initializer="zeros", trainable=False
+        )
+        self.candidate_ids = self.add_weight(
+            name="candidate_ids", shape=(n,), initializer="zeros", trainable=False, dtype="int32"
+        )
+        self.built = True
+
+    # ------------------------------------------------------------ candidates
+    def keys(self, inputs):
+        """Keys ``(rows, key_dim)`` of row representations ``(rows, d_model)``."""
+        return self.key_projection(self.key_norm(inputs))
+
+    def set_candidates(self, labels, ids) -> None:
+        """Store the candidates' labels ``(N,)`` (class index, or standardised target) and ids
+        ``(N,)`` (integers; tabcli stores each row's index in the training table).
+
+        Raises:
+            ValueError: If either array does not have ``num_candidates`` entries.
+        """
+        self._assign(self.candidate_labels, labels, "float32", "labels")
+        self._assign(self.candidate_ids, ids, "int32", "ids")
+
+    def set_candidate_keys(self, keys) -> None:
+        """Store the candidates' keys ``(N, key_dim)``, computed by :meth:`keys` from their
+        representations with the current weights, and ``T``'s first linear map of them."""
+        self._assign(self.candidate_keys, keys, "float32", "keys", (self.num_candidates, self.key_dim))
+        self.candidate_hidden.assign(ops.matmul(ops.convert_to_tensor(self.candidate_keys), self.t_in_kernel))
+
+    def _assign(self, variable, values, dtype, what, shape=None):
+        values = ops.convert_to_tensor(values, dtype=dtype)
+        shape = shape or (self.num_candidates,)
+        if tuple(values.shape) != shape:
+            raise ValueError(f"Expected candidate {what} of shape {shape}; received {tuple(values.shape)}.")
+        variable.assign(values)
+
+    # ------------------------------------------------------------------ call
+    def call(self, inputs, candidate_index=None, training=None, return_attention_scores=False):
+        query = self.keys(inputs)  # (batch, key_dim)
+        keys = ops.convert_to_tensor(self.candidate_keys)  # (N, key_dim), cached: no gradient
+        # -||q - k_i||^2 = -||q||^2 + 2 q.k_i - ||k_i||^2; the first term does not change the ranking.
+        ranking = 2.0 * ops.matmul(ops.stop_gradient(query), ops.transpose(keys)) - ops.sum(ops.square(keys), axis=-1)
+        count = min(self.k, self.num_candidates)
+        if training and candidate_index is not None:
+            own = ops.expand_dims(ops.cast(candidate_index, "int32"), -1) == ops.arange(self.num_candidates, dtype="int32")
+            ranking = ops.where(own, ops.cast(float("-inf"), ranking.dtype), ranking)
+            count = min(self.k, self.num_candidates - 1)
+        chosen = top_k_indices(ranking, count)  # (batch, k), most similar first
+        difference = ops.expand_dims(query, 1) - ops.take(keys, chosen, axis=0)  # (batch, k, key_dim)
+        heads = self.num_heads
+        per_head = ops.reshape(difference, (-1, count, heads, self.key_dim // heads))
+        similarity = -ops.sum(ops.square(per_head), axis=-1)  # (batch, k, heads)
+        weights = ops.softmax(ops.transpose(similarity, (0, 2, 1)), axis=-1)  # (batch, heads, k)
+        dropped = self.weight_dropout(weights, training=training)
+        labels = ops.take(ops.convert_to_tensor(self.candidate_labels), chosen, axis=0)  # (batch, k)
+        if self.num_classes is None:
+            label_values = self.label_encoder(ops.expand_dims(labels, -1))
+        else:
+            label_values = self.label_encoder(ops.cast(labels, "int32"))
+        label_values = ops.reshape(label_values, (-1, count, heads, self.d_model // heads))
+        read = ops.einsum("bhk,bkhe->bhe", dropped, label_values)
+        # T(q - k_i) = W2 relu(W1 q + b1 - W1 k_i): W1 k_i is cached with the keys, and W2 is
+        # linear, so it is applied once to the weighted sum of the hidden vectors rather than to
+        # each of the k neighbours.
+        hidden = ops.expand_dims(ops.matmul(query, self.t_in_kernel) + self.t_in_bias, 1)
+        hidden = ops.relu(hidden - ops.take(ops.convert_to_tensor(self.candidate_hidden), chosen, axis=0))
+        hidden = ops.einsum("bhk,bkj->bhj", dropped, self.t_dropout(hidden, training=training))
+        t_out = ops.reshape(self.t_out_kernel, (self.hidden_units, heads, self.d_model // heads))
+        read = read + ops.einsum("bhj,jhe->bhe", hidden, t_out)
+        output = inputs + ops.reshape(read, (-1, self.d_model))
+        if return_attention_scores:
+            ids = ops.take(ops.convert_to_tensor(self.candidate_ids), chosen, axis=0)
+            return output, {"weights": weights, "ids": ids, "labels": labels}
+        return output
+
+    def attention_score_names(self) -> list[str]:
+        """Names of the score tensors, in the order ``keras.tree.flatten`` gives them after the output."""
+        return keras.tree.flatten({"weights": "weights", "ids": "ids", "labels": "labels"})
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_candidates": self.num_candidates,
+                "d_model": self.d_model,
+                "k": self.k,
+                "num_classes": self.num_classes,
+                "key_dim": self.key_dim,
+                "num_heads": self.num_heads,
+                "dropout_rate": self.dropout_rate,
+                "ffn_multiplier": self.ffn_multiplier,
+            }
+        )
+        return config

@@ -1,0 +1,140 @@
+"""Retrieval inter-sample attention: exact top-k, no self-retrieval in training, batch independence,
+what is stored with the model, and runs made before retrieval existed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from keras import ops
+from typer.testing import CliRunner
+
+from conftest import DATASETS, REPO
+from tabcli.cli import app
+from tabcli.layers import RetrievalAttention
+from tabcli.layers.retrieval import top_k_indices
+from tabcli.models.registry import build_model
+from tabcli.models.retrieval import choose_candidates, refresh_candidate_keys, with_candidate_index
+from tabcli.models.spec import ModelSpec
+from tabcli.models.tabular_attention.config import TabularAttentionConfig
+
+runner = CliRunner()
+SPEC = ModelSpec(task="binary", numerical_names=["a", "b", "c"], categorical_names=["d"], cardinalities=[4], num_classes=2)
+
+
+def _rows(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"numerical": rng.normal(size=(n, 3)).astype("float32"), "categorical": rng.integers(0, 4, (n, 1)).astype("int32")}
+
+
+def _model(n=40, k=8, seed=0, **options):
+    rows = _rows(n, seed)
+    labels = (rows["numerical"][:, 0] > 0).astype("float32")
+    candidates = choose_candidates(rows, labels, np.arange(100, 100 + n), "all", seed=0)
+    config = TabularAttentionConfig(d_model=8, num_heads=2, num_feature_blocks=1, retrieval={"k": k, **options})
+    model = build_model(config, SPEC, candidates=candidates)
+    refresh_candidate_keys(model, candidates.inputs, batch_size=16)
+    return model, candidates
+
+
+@pytest.mark.parametrize("num, k, chunk", [(500, 96, None), (1003, 7, None), (97, 96, None), (64, 5, 3), (10, 10, None)])
+def test_top_k_indices_is_exact(num, k, chunk):
+    scores = np.random.default_rng(num).normal(size=(6, num)).astype("float32")
+    got = np.asarray(top_k_indices(ops.convert_to_tensor(scores), k, chunk))
+    np.testing.assert_array_equal(got, np.argsort(-scores, axis=1, kind="stable")[:, :k])
+
+
+def test_training_rows_never_retrieve_themselves():
+    layer = RetrievalAttention(num_candidates=12, d_model=8, k=4, num_classes=2, dropout_rate=0.0)
+    x = np.random.default_rng(1).normal(size=(12, 8)).astype("float32")
+    layer(x)  # build
+    layer.set_candidates(np.arange(12) % 2, np.arange(12) + 500)
+    layer.set_candidate_keys(layer.keys(x))  # each row's nearest candidate is itself
+    _, predicted = layer(x, candidate_index=np.arange(12, dtype="int32"), training=False, return_attention_scores=True)
+    assert (np.asarray(predicted["ids"])[:, 0] == np.arange(12) + 500).all()  # outside training: itself first
+    _, trained = layer(x, candidate_index=np.arange(12, dtype="int32"), training=True, return_attention_scores=True)
+    ids = np.asarray(trained["ids"])
+    assert ids.shape == (12, 4) and not (ids == (np.arange(12) + 500)[:, None]).any()
+    np.testing.assert_allclose(np.asarray(trained["weights"]).sum(-1), 1.0, atol=1e-5)
+    # Rows that are not candidates (-1) retrieve from all of them, themselves' twins included.
+    _, other = layer(x, candidate_index=np.full(12, -1, "int32"), training=True, return_attention_scores=True)
+    assert (np.asarray(other["ids"])[:, 0] == np.arange(12) + 500).all()
+
+
+def test_predictions_do_not_depend_on_the_batch():
+    model, _ = _model()
+    rows = _rows(30, seed=5)
+    full = model.predict(with_candidate_index(model, rows), batch_size=30, verbose=0)
+    singles = np.concatenate([model.predict(with_candidate_index(model, {k: v[i:i + 1] for k, v in rows.items()}), verbose=0)
+                              for i in range(4)])
+    np.testing.assert_allclose(singles, full[:4], atol=1e-5)
+    perm = np.random.default_rng(0).permutation(30)
+    shuffled = model.predict(with_candidate_index(model, {k: v[perm] for k, v in rows.items()}), batch_size=7, verbose=0)
+    np.testing.assert_allclose(shuffled, full[perm], atol=1e-5)
+
+
+def test_candidates_are_read_and_stored(tmp_path):
+    model, candidates = _model(num_heads=2)
+    layer = model.get_layer("retrieval")
+    np.testing.assert_array_equal(np.asarray(layer.candidate_ids), candidates.ids)
+    np.testing.assert_array_equal(np.asarray(layer.candidate_labels), candidates.labels)
+    rows = with_candidate_index(model, _rows(6, seed=3))
+    before = model.predict(rows, verbose=0)
+    layer.set_candidates(1.0 - candidates.labels, candidates.ids)  # flip every stored label
+    assert np.abs(model.predict(rows, verbose=0) - before).max() > 1e-4
+    layer.set_candidates(candidates.labels, candidates.ids)
+    # The .keras file alone reproduces the predictions, also in a fresh process after `import tabcli`.
+    model.save(tmp_path / "model.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "model.keras").predict(rows, verbose=0), before, atol=1e-6)
+    np.savez(tmp_path / "rows.npz", **rows)
+    script = (
+        "import sys, numpy as np, keras, tabcli\n"
+        "rows = dict(np.load(sys.argv[1] + '/rows.npz'))\n"
+        "np.save(sys.argv[1] + '/out.npy', keras.saving.load_model(sys.argv[1] + '/model.keras').predict(rows, verbose=0))\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, cwd=REPO, capture_output=True)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), before, atol=1e-6)
+
+
+def test_config_defaults_and_errors():
+    from tabcli.config import validate_config
+    from tabcli.errors import ConfigError
+
+    config = validate_config({"data": {"train": "a.csv", "target": "y"}})
+    assert config.model.inter_sample == "retrieval" and config.model.retrieval.k == 96
+    assert config.model.retrieval.candidates == "all"
+    with pytest.raises(ConfigError, match=r"model\.retrieval\.candidates"):
+        validate_config({"data": {"train": "a.csv", "target": "y"}, "model": {"retrieval": {"candidates": 1}}})
+    with pytest.raises(ConfigError, match=r"model\.inter_sample"):
+        validate_config({"data": {"train": "a.csv", "target": "y"}, "model": {"inter_sample": "knn"}})
+
+
+def test_a_run_from_before_retrieval_still_predicts_and_explains(tmp_path):
+    """A tabcli 0.1 run: context rows, and no inter_sample/retrieval keys in its config.yaml."""
+    run_dir = tmp_path / "old"
+    args = ["train", str(REPO / "configs/penguins/tabular_attention.yaml"), "--run-dir", str(run_dir), "--quiet",
+            "--set", "model.inter_sample=context", "--set", "training.epochs=2", "--set", "model.d_model=16",
+            "--set", "model.num_heads=2", "--set", "model.num_feature_blocks=1", "--set", "model.context_rows=8"]
+    assert runner.invoke(app, args).exit_code == 0
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    del saved["model"]["inter_sample"], saved["model"]["retrieval"]
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(saved))
+
+    out = tmp_path / "pred.csv"
+    result = runner.invoke(app, ["predict", str(run_dir), "--data", str(DATASETS / "penguins.csv"), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(DATASETS / "penguins.csv")
+    test = pd.read_parquet(run_dir / "predictions/test.parquet")
+    predicted = pd.read_csv(out).loc[test["row"]]
+    np.testing.assert_allclose(predicted.filter(like="proba_").to_numpy(), test.filter(like="proba_").to_numpy(), atol=1e-5)
+    assert len(predicted) == len(test) and len(table) == len(pd.read_csv(out))
+    explained = runner.invoke(app, ["explain", str(run_dir), "--rows", "0"])
+    assert explained.exit_code == 0, explained.output
+    description = json.loads((run_dir / "explain/attention.json").read_text())
+    assert "tabular_attention__inter_sample" in description
