@@ -18,11 +18,12 @@ from tabcli.runs.loader import LoadedRun
 runner = CliRunner()
 
 TINY = {
-    "tabular_attention": ["model.d_model=16", "model.num_heads=2", "model.num_feature_blocks=1", "model.retrieval.k=8"],
+    "tabular_attention": ["model.d_model=16", "model.num_heads=2", "model.num_feature_blocks=1",
+                          "model.inter_sample=retrieval", "model.retrieval.k=8"],
     "multi_resolution": ["model.d_model=16", "model.num_heads=2", "model.num_blocks=2"],
     "interpretable": ["model.d_model=16", "model.num_heads=2", "model.num_blocks=2"],
     "ensemble": ["model.d_model=16", "model.normalizer=sparsemax",
-                 "model.branches=[{type: tabular_attention, d_model: 16, num_heads: 2, context_rows: 8, num_feature_blocks: 1}, "
+                 "model.branches=[{type: tabular_attention, d_model: 16, num_heads: 2, inter_sample: retrieval, num_feature_blocks: 1}, "
                  "{type: interpretable, d_model: 16, num_heads: 2, num_blocks: 1}, {type: mlp, hidden_units: [16]}]"],
     "mlp": ["model.hidden_units=[32]", "training.epochs=15"],
     "gbdt": ["model.max_iter=50"],

@@ -37,7 +37,8 @@ def _model(n=40, k=8, seed=0, **options):
     rows = _rows(n, seed)
     labels = (rows["numerical"][:, 0] > 0).astype("float32")
     candidates = choose_candidates(rows, labels, np.arange(100, 100 + n), "all", seed=0)
-    config = TabularAttentionConfig(d_model=8, num_heads=2, num_feature_blocks=1, retrieval={"k": k, **options})
+    config = TabularAttentionConfig(d_model=8, num_heads=2, num_feature_blocks=1, inter_sample="retrieval",
+                                    retrieval={"k": k, **options})
     model = build_model(config, SPEC, candidates=candidates)
     refresh_candidate_keys(model, candidates.inputs, batch_size=16)
     return model, candidates
@@ -107,7 +108,7 @@ def test_config_defaults_and_errors():
     from tabcli.errors import ConfigError
 
     config = validate_config({"data": {"train": "a.csv", "target": "y"}})
-    assert config.model.inter_sample == "retrieval" and config.model.retrieval.k == 96
+    assert config.model.inter_sample == "context" and config.model.retrieval.k == 96
     assert config.model.retrieval.candidates == "all"
     with pytest.raises(ConfigError, match=r"model\.retrieval\.candidates"):
         validate_config({"data": {"train": "a.csv", "target": "y"}, "model": {"retrieval": {"candidates": 1}}})
