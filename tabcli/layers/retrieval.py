@@ -16,8 +16,9 @@ def top_k_indices(scores, k: int, chunk: int | None = None):
     entries are taken. Exact because each of the ``k`` largest entries lies in a chunk whose
     maximum is at least the ``k``-th largest entry, and at most ``k`` chunks have such a maximum.
     Why: ``ops.top_k`` over all ``N`` entries dominated a training step on the CPU (256 rows x
-    29,387 candidates, one thread: 22-25 ms of a 37 ms ranking + top-k); two rounds scan about
-    ``N / chunk + k * chunk`` entries (``chunk = sqrt(N / k)``: about 3,400 instead of 29,387).
+    29,387 scores, k = 96, one thread: 30-39 ms, against 9 ms for the score matmul); two rounds
+    take 17-19 ms there (about ``N / chunk + k * chunk`` entries go through ``top_k``, with
+    ``chunk = sqrt(N / k)``), and are no faster at 13,209 scores.
     """
     num = scores.shape[-1]
     chunk = chunk or max(1, int(round((num / max(k, 1)) ** 0.5)))
@@ -63,11 +64,12 @@ class RetrievalAttention(keras.layers.Layer):
     through the query row's key only. Why cached: TabR recomputes every candidate's key at every
     step, which is affordable with its one-linear-layer encoder on a GPU; with keys taken after
     tabcli's inter-feature attention blocks it would cost a forward and backward pass over the
-    whole training table per batch. The cache costs one forward pass over the candidates per
-    epoch (measured in docs/benchmarks.md).
+    whole training table per batch. The cache costs one forward pass (no gradient) over the
+    candidates per epoch; that share of an epoch has not been measured on its own yet.
 
-    Memory: ``4 * (key_dim + 2)`` bytes per candidate in the model (keys float32, label float32,
-    id int32): 264 bytes per row at ``key_dim=64``. A call also holds a ``(batch, num_candidates)``
+    Memory: ``4 * (key_dim + hidden + 2)`` bytes per candidate in the model (key and ``T``'s first
+    layer of it, ``hidden = ffn_multiplier * d_model``, float32; label float32; id int32): 776
+    bytes per row at ``d_model = key_dim = 64``. A call also holds a ``(batch, num_candidates)``
     float32 similarity matrix: 4 bytes per row and candidate (1,024 x 20,000 candidates: 82 MB).
 
     Args:

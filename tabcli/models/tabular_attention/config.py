@@ -20,7 +20,8 @@ class RetrievalOptions(StrictModel):
     candidates: Union[int, Literal["all"]] = Field(
         "all",
         description="Training rows stored in the model as retrieval candidates: 'all', or a number >= 2 "
-        "(a seeded random sample). Each costs 4 * (d_model + 2) bytes in model.keras (264 at d_model 64).",
+        "(a seeded random sample). Each costs 4 * (d_model + ffn_multiplier * d_model + 2) bytes in model.keras "
+        "(776 at d_model 64).",
     )
     num_heads: int = Field(1, ge=1, le=64, description="Retrieval heads; must divide d_model (TabR: 1).")
     dropout_rate: float = Field(
@@ -40,7 +41,9 @@ class TabularAttentionConfig(AttentionOptions):
 
     Every row becomes ``F`` feature tokens (a periodic or linear embedding per numerical column,
     an embedding table per categorical column); TabularAttention runs inter-feature attention
-    over them, then inter-sample attention between the row and ``context_rows`` training rows
+    over them. With ``inter_sample: retrieval`` the row then reads the labels of its ``retrieval.k``
+    nearest training rows (:class:`~tabcli.layers.RetrievalAttention`); with ``context`` (the
+    default) it runs inter-sample attention between the row and ``context_rows`` training rows
     stored in the model (SAINT-style intersample attention; a row's prediction depends only on
     the row itself and those stored rows, never on the rest of its batch).
 
