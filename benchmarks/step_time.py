@@ -44,6 +44,7 @@ def main() -> None:
     from tabcli.config import load_config
     from tabcli.data.prepare import prepare_data
     from tabcli.experiment import build_keras_model
+    from tabcli.models.retrieval import with_candidate_index
     from tabcli.models.spec import ModelSpec
     from tabcli.training.trainer import compile_model, configure_threads, fit_targets
 
@@ -63,21 +64,24 @@ def main() -> None:
         if family == "ft_transformer":
             model = build_ft_transformer(spec, **FT_TRANSFORMER)
         else:
-            model, _ = build_keras_model(config, data, spec)
+            model, _, candidates = build_keras_model(config, data, spec)
         compile_model(model, spec.task, config.training)
+        inputs = x
+        if candidates is not None:  # the batch's rows are candidates: they skip themselves
+            inputs = with_candidate_index(model, x, candidates.training_index()[: args.batch_size])
         for _ in range(5):
-            model.train_on_batch(x, y)
-        models[name] = model
+            model.train_on_batch(inputs, y)
+        models[name] = (model, inputs)
 
     rounds = {name: [] for name in models}
     for _ in range(args.rounds):
-        for name, model in models.items():
+        for name, (model, inputs) in models.items():
             started = time.perf_counter()
             for _ in range(args.steps):
-                model.train_on_batch(x, y)
+                model.train_on_batch(inputs, y)
             rounds[name].append((time.perf_counter() - started) / args.steps * 1000)
     print(f"{args.dataset}: batch {args.batch_size}, {args.steps} steps x {args.rounds} rounds")
-    for name, model in models.items():
+    for name, (model, _inputs) in models.items():
         print(f"{name:55s} {model.count_params():>9,d} parameters  {min(rounds[name]):6.1f} ms/step  "
               f"(rounds: {', '.join(f'{v:.1f}' for v in rounds[name])})")
 

@@ -75,8 +75,8 @@ def build_keras_model(config: ExperimentConfig, data: PreparedData, spec: ModelS
 
     ``inter_sample: context`` parts store ``context_rows`` training rows, a seeded sample
     (``config.seed``); ``inter_sample: retrieval`` parts store every training row (or a seeded
-    sample of ``retrieval.candidates``) as retrieval candidates, their keys still to be computed
-    (``tabcli.models.retrieval``); the other families ignore both.
+    sample of ``retrieval.candidates``) as retrieval candidates (``tabcli.models.retrieval``); the
+    other families ignore both.
 
     Returns:
         ``(model, context_ids, candidates)``: the model, the context rows' indices in the
@@ -101,7 +101,7 @@ def split_metrics(data: PreparedData, predict) -> tuple[dict, dict[str, np.ndarr
 
     Args:
         data: The prepared splits.
-        predict: ``inputs -> (rows, num_outputs)`` raw model outputs.
+        predict: ``(inputs, split) -> (rows, num_outputs)`` raw model outputs.
 
     Returns:
         ``(metrics, outputs)``: ``{"train": {...}, "valid": {...}, "test": {...}}`` and the raw
@@ -110,7 +110,7 @@ def split_metrics(data: PreparedData, predict) -> tuple[dict, dict[str, np.ndarr
     schema = data.schema
     metrics, outputs = {}, {}
     for split in SPLITS:
-        outputs[split] = predict(data.model_inputs(split))
+        outputs[split] = predict(data.model_inputs(split), split)
         y_true, prediction = metric_inputs(data.preprocessor, data.frame(split), outputs[split], what=f"the {split} rows")
         metrics[split] = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))
     return metrics, outputs
@@ -195,7 +195,7 @@ def _fit_gbdt(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
     seconds = time.perf_counter() - started
     joblib.dump(estimator, run.file("model.joblib"))
     run.update(parameters=gbdt.parameter_count(estimator), context_rows=[])
-    return (lambda inputs: gbdt.predict_raw(estimator, spec, inputs)), history, seconds
+    return (lambda inputs, split: gbdt.predict_raw(estimator, spec, inputs)), history, seconds
 
 
 def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, spec: ModelSpec, console, say):
@@ -222,11 +222,10 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=False, profile_batch=0))
     started = time.perf_counter()
     train_inputs = data.model_inputs("train")
-    if candidates is not None:
-        from tabcli.models.retrieval import CandidateKeyRefresh, with_candidate_index
+    from tabcli.models.retrieval import with_candidate_index
 
+    if candidates is not None:
         train_inputs = with_candidate_index(model, train_inputs, candidates.training_index())
-        callbacks.append(CandidateKeyRefresh(candidates.inputs, config.training.eval_batch_size))
     history = fit_model(
         model,
         schema.task,
@@ -257,7 +256,15 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
         weights = dict(zip(branch_names(config.model), np.asarray(weighting.module_weights).tolist()))
         write_json_atomic(run.file("branch_weights.json"), weights)
         say("branch weights: " + ", ".join(f"{k} {v:.3f}" for k, v in weights.items()))
-    return (lambda inputs: predict_model(model, inputs, config.training.eval_batch_size)), history, seconds
+
+    def predict(inputs, split):
+        # Training rows of a retrieval model name themselves, so their metrics are leave-one-out
+        # (a row reading its own label would make the train metrics meaningless).
+        if candidates is not None and split == "train":
+            inputs = with_candidate_index(model, inputs, candidates.training_index())
+        return predict_model(model, inputs, config.training.eval_batch_size)
+
+    return predict, history, seconds
 
 
 def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, spec: ModelSpec, console, say) -> TrainResult:

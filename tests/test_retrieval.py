@@ -20,7 +20,7 @@ from tabcli.cli import app
 from tabcli.layers import RetrievalAttention
 from tabcli.layers.retrieval import top_k_indices
 from tabcli.models.registry import build_model
-from tabcli.models.retrieval import choose_candidates, refresh_candidate_keys, with_candidate_index
+from tabcli.models.retrieval import choose_candidates, with_candidate_index
 from tabcli.models.spec import ModelSpec
 from tabcli.models.tabular_attention.config import TabularAttentionConfig
 
@@ -39,9 +39,7 @@ def _model(n=40, k=8, seed=0, **options):
     candidates = choose_candidates(rows, labels, np.arange(100, 100 + n), "all", seed=0)
     config = TabularAttentionConfig(d_model=8, num_heads=2, num_feature_blocks=1, inter_sample="retrieval",
                                     retrieval={"k": k, **options})
-    model = build_model(config, SPEC, candidates=candidates)
-    refresh_candidate_keys(model, candidates.inputs, batch_size=16)
-    return model, candidates
+    return build_model(config, SPEC, candidates=candidates), candidates
 
 
 @pytest.mark.parametrize("num, k, chunk", [(500, 96, None), (1003, 7, None), (97, 96, None), (64, 5, 3), (10, 10, None)])
@@ -51,21 +49,74 @@ def test_top_k_indices_is_exact(num, k, chunk):
     np.testing.assert_array_equal(got, np.argsort(-scores, axis=1, kind="stable")[:, :k])
 
 
+def _layer(rows, labels, **options):
+    n = len(labels)
+    layer = RetrievalAttention(num_candidates=n, d_model=8, num_numerical=rows["numerical"].shape[1],
+                               cardinalities=[4], **options)
+    layer(np.zeros((n, 8), "float32"), numerical=rows["numerical"], categorical=rows["categorical"])  # build
+    layer.set_candidates(rows["numerical"], rows["categorical"], labels, np.arange(n) + 500)
+    return layer
+
+
 def test_training_rows_never_retrieve_themselves():
-    layer = RetrievalAttention(num_candidates=12, d_model=8, k=4, num_classes=2, dropout_rate=0.0)
+    rows = _rows(12, seed=1)
+    layer = _layer(rows, np.arange(12) % 2, k=4, num_classes=2)
     x = np.random.default_rng(1).normal(size=(12, 8)).astype("float32")
-    layer(x)  # build
-    layer.set_candidates(np.arange(12) % 2, np.arange(12) + 500)
-    layer.set_candidate_keys(layer.keys(x))  # each row's nearest candidate is itself
-    _, predicted = layer(x, candidate_index=np.arange(12, dtype="int32"), training=False, return_attention_scores=True)
-    assert (np.asarray(predicted["ids"])[:, 0] == np.arange(12) + 500).all()  # outside training: itself first
-    _, trained = layer(x, candidate_index=np.arange(12, dtype="int32"), training=True, return_attention_scores=True)
-    ids = np.asarray(trained["ids"])
-    assert ids.shape == (12, 4) and not (ids == (np.arange(12) + 500)[:, None]).any()
-    np.testing.assert_allclose(np.asarray(trained["weights"]).sum(-1), 1.0, atol=1e-5)
-    # Rows that are not candidates (-1) retrieve from all of them, themselves' twins included.
-    _, other = layer(x, candidate_index=np.full(12, -1, "int32"), training=True, return_attention_scores=True)
-    assert (np.asarray(other["ids"])[:, 0] == np.arange(12) + 500).all()
+
+    def retrieved(index, training):
+        _, scores = layer(x, numerical=rows["numerical"], categorical=rows["categorical"],
+                          candidate_index=None if index is None else np.asarray(index, "int32"),
+                          training=training, return_attention_scores=True)
+        return np.asarray(scores["ids"]), np.asarray(scores["weights"])
+
+    own = np.arange(12) + 500
+    assert (retrieved(None, False)[0][:, 0] == own).all()  # without an index: itself first (distance 0)
+    for training in (True, False):  # excluded in training and when scoring the training rows
+        ids, weights = retrieved(np.arange(12), training)
+        assert ids.shape == (12, 4) and not (ids == own[:, None]).any()
+        np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+    # Rows that are not candidates (-1) retrieve from all of them, their twins included.
+    assert (retrieved(np.full(12, -1), True)[0][:, 0] == own).all()
+
+
+@pytest.mark.parametrize("exclude", [True, False])
+def test_self_exclusion_stops_a_label_leak(exclude):
+    """Random labels on 512 rows: a model that can read each row's own label fits them at once
+    (measured: loss 0.001 after 30 epochs); with the exclusion, it stays near chance (0.66)."""
+    rows = _rows(512, seed=2)
+    labels = np.random.default_rng(3).integers(0, 2, 512).astype("float32")
+    keras.utils.set_random_seed(0)
+    numerical = keras.Input((3,), name="numerical")
+    categorical = keras.Input((1,), name="categorical", dtype="int32")
+    index = keras.Input((), name="candidate_index", dtype="int32")
+    layer = RetrievalAttention(num_candidates=512, d_model=8, num_numerical=3, cardinalities=[4], k=4, num_classes=2)
+    h = layer(keras.layers.Dense(8)(numerical), numerical=numerical, categorical=categorical, candidate_index=index)
+    model = keras.Model([numerical, categorical, index], keras.layers.Dense(1, activation="sigmoid")(h))
+    layer.set_candidates(rows["numerical"], rows["categorical"], labels, np.arange(512))
+    model.compile(optimizer=keras.optimizers.Adam(0.03), loss="binary_crossentropy")
+    own = np.arange(512, dtype="int32") if exclude else np.full(512, -1, "int32")
+    history = model.fit([rows["numerical"], rows["categorical"], own], labels, batch_size=64, epochs=30, verbose=0)
+    final = history.history["loss"][-1]
+    if exclude:
+        assert final > 0.5  # chance is ln 2 = 0.69
+    else:
+        assert final < 0.1
+
+
+def test_keys_are_trained_through_the_neighbours_too():
+    """Both sides of -||k - k_i||^2 carry gradient: the loss depends on the candidates' keys as
+    computed in the call (a scheme with cached candidate keys would give them none)."""
+    import tensorflow as tf
+
+    rows = _rows(20, seed=4)
+    layer = _layer(rows, np.arange(20) % 2, k=5, num_classes=2)
+    queries = _rows(6, seed=5)
+    with tf.GradientTape() as tape:
+        tape.watch(layer.candidate_numerical.value)
+        output = layer(np.zeros((6, 8), "float32"), numerical=queries["numerical"], categorical=queries["categorical"])
+        loss = tf.reduce_sum(output**2)
+    gradient = tape.gradient(loss, layer.candidate_numerical.value)
+    assert gradient is not None and np.abs(np.asarray(gradient)).max() > 1e-6
 
 
 def test_predictions_do_not_depend_on_the_batch():
@@ -85,11 +136,13 @@ def test_candidates_are_read_and_stored(tmp_path):
     layer = model.get_layer("retrieval")
     np.testing.assert_array_equal(np.asarray(layer.candidate_ids), candidates.ids)
     np.testing.assert_array_equal(np.asarray(layer.candidate_labels), candidates.labels)
+    np.testing.assert_array_equal(np.asarray(layer.candidate_numerical), candidates.inputs["numerical"])
     rows = with_candidate_index(model, _rows(6, seed=3))
     before = model.predict(rows, verbose=0)
-    layer.set_candidates(1.0 - candidates.labels, candidates.ids)  # flip every stored label
+    features = (candidates.inputs["numerical"], candidates.inputs["categorical"])
+    layer.set_candidates(*features, 1.0 - candidates.labels, candidates.ids)  # flip every stored label
     assert np.abs(model.predict(rows, verbose=0) - before).max() > 1e-4
-    layer.set_candidates(candidates.labels, candidates.ids)
+    layer.set_candidates(*features, candidates.labels, candidates.ids)
     # The .keras file alone reproduces the predictions, also in a fresh process after `import tabcli`.
     model.save(tmp_path / "model.keras")
     np.testing.assert_allclose(keras.saving.load_model(tmp_path / "model.keras").predict(rows, verbose=0), before, atol=1e-6)

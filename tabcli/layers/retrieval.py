@@ -45,11 +45,14 @@ class RetrievalAttention(keras.layers.Layer):
 
     This is the retrieval module of TabR (Gorishniy et al., "TabR: Tabular Deep Learning Meets
     Nearest Neighbors", ICLR 2024; reference code ``bin/tabr.py`` of yandex-research/
-    tabular-dl-tabr), on a row representation ``x`` of width ``d_model``:
+    tabular-dl-tabr, with its default ``encoder_n_blocks = 0``), added to a row representation
+    ``x`` of width ``d_model``:
 
-    * key ``k = W_K LayerNorm(x) + b_K`` (one shared projection, no separate query);
+    * key ``k = W_K [x_num, onehot(x_cat)] + b_K``: one shared linear projection of the row's
+      preprocessed features (TabR's light encoder: its ``Linear`` then ``K``, which compose to
+      one linear map), the same for the row and for every candidate;
     * similarity to candidate ``i``: ``-||k - k_i||^2``; the ``k`` most similar candidates are
-      retrieved exactly (``ops.top_k`` over all of them);
+      retrieved exactly (:func:`top_k_indices` over all of them);
     * weights ``p = dropout(softmax(similarity))`` over those ``k``, per head (the key and value
       channels are split into ``num_heads`` groups; ``num_heads=1`` is TabR's);
     * value of candidate ``i``: ``E(y_i) + T(k - k_i)``, ``E`` a class embedding (classification)
@@ -57,26 +60,32 @@ class RetrievalAttention(keras.layers.Layer):
       Dense without bias;
     * output ``x + sum_i p_i value_i`` (residual).
 
-    The candidates' keys, labels and ids are non-trainable weights, so they are saved in the
-    ``.keras`` file and a prediction needs nothing else. The keys are *cached*: they are set by
-    :meth:`set_candidate_keys` (tabcli recomputes them from the current weights once per epoch,
-    before validation, and after training; ``tabcli.models.retrieval``), and gradients flow
-    through the query row's key only. Why cached: TabR recomputes every candidate's key at every
-    step, which is affordable with its one-linear-layer encoder on a GPU; with keys taken after
-    tabcli's inter-feature attention blocks it would cost a forward and backward pass over the
-    whole training table per batch. The cache costs one forward pass (no gradient) over the
-    candidates per epoch; that share of an epoch has not been measured on its own yet.
+    Cost, and why the keys come from the features and not from ``x``: every call recomputes
+    every candidate's key from the stored candidate features, with gradient, as TabR does, so
+    the row and its neighbours are always compared in the current key space and both sides of
+    the distance are trained. That is one ``(N, d_in) x (d_in, key_dim)`` matmul and one
+    ``(N, key_dim) x (key_dim, hidden)`` for ``T``'s first layer per call (``d_in`` = numerical
+    columns + one-hot width), plus the ``(batch, N)`` ranking and the top-k. Keys taken from
+    ``x`` (after the inter-feature attention blocks) would need a forward and backward pass of
+    those blocks over the whole training table per batch; caching them per epoch instead (this
+    layer's first version) trained the key space from the query side only, against keys up to
+    an epoch old, and lost to TabR's scheme on California housing (docs/benchmarks.md).
 
-    Memory: ``4 * (key_dim + hidden + 2)`` bytes per candidate in the model (key and ``T``'s first
-    layer of it, ``hidden = ffn_multiplier * d_model``, float32; label float32; id int32): 776
-    bytes per row at ``d_model = key_dim = 64``. A call also holds a ``(batch, num_candidates)``
-    float32 similarity matrix: 4 bytes per row and candidate (1,024 x 20,000 candidates: 82 MB).
+    The candidates' features, labels and ids are non-trainable weights, so they are saved in the
+    ``.keras`` file and a prediction needs nothing else. Memory: ``4 * (n_num + n_cat + 2)``
+    bytes per candidate in the model (float32 numerical features, int32 category codes, float32
+    label, int32 id): 40 bytes per row for California housing's 8 columns. A call holds
+    ``(N, d_in + key_dim + hidden)`` float32 per-candidate activations and a
+    ``(batch, N)`` ranking: 4 bytes per row and candidate (1,024 x 20,000 candidates: 82 MB).
 
     Args:
         num_candidates: Number of stored candidate rows ``N`` (>= 2).
-        d_model: Width of the row representation and of the output.
-        k: Candidates retrieved per row (``min(k, N)`` at prediction, ``min(k, N - 1)`` in a
-            training call that excludes the row itself).
+        d_model: Width of the row representation ``x`` and of the output.
+        num_numerical: Numerical feature columns ``n_num`` (the ``numerical`` call argument).
+        cardinalities: Codes per categorical column (the ``categorical`` call argument; codes
+            in ``[0, cardinality)``).
+        k: Candidates retrieved per row (``min(k, N)``; ``min(k, N - 1)`` in a call with
+            ``candidate_index``).
         num_classes: Number of classes of the label embedding; ``None`` for a regression target
             (a standardised value, mapped by a linear layer).
         key_dim: Width of the keys (default ``d_model``); must be divisible by ``num_heads``.
@@ -88,12 +97,18 @@ class RetrievalAttention(keras.layers.Layer):
         **kwargs: Standard layer keyword arguments.
 
     Call arguments:
-        inputs: Row representations ``(batch, d_model)``.
+        inputs: Row representations ``x`` ``(batch, d_model)``.
+        numerical: float ``(batch, n_num)`` preprocessed numerical features, or None if
+            ``n_num == 0``.
+        categorical: int ``(batch, n_cat)`` category codes, or None if there are no
+            categorical columns.
         candidate_index: Optional int ``(batch,)``: for a training row that is itself a
-            candidate, its position among the candidates, else ``-1``. Used only when
-            ``training`` is true, where that candidate is excluded, so a row never retrieves
-            its own label. Validation and test rows retrieve from every candidate.
-        training: Python boolean, whether dropout and self-exclusion are active.
+            candidate, its position among the candidates, else ``-1``. That candidate is
+            excluded, so a row never retrieves its own label: in training (a leak that the model
+            would learn to read) and when scoring the training split (leave-one-out metrics).
+            Validation, test and new rows pass ``-1`` and retrieve from every candidate. Given
+            at all, at most ``N - 1`` candidates are retrieved.
+        training: Python boolean, whether dropout is active.
         return_attention_scores: If ``True``, also return what was retrieved.
 
     Returns:
@@ -104,20 +119,27 @@ class RetrievalAttention(keras.layers.Layer):
         or standardised target).
 
     Raises:
-        ValueError: On ``num_candidates < 2``, ``k < 1``, a ``d_model`` or ``key_dim`` not
-            divisible by ``num_heads``, ``dropout_rate`` outside ``[0, 1)``, inputs not of rank 2,
-            or candidate arrays of the wrong shape.
+        ValueError: On ``num_candidates < 2``, ``k < 1``, no feature columns, a cardinality
+            below 1, a ``d_model`` or ``key_dim`` not divisible by ``num_heads``,
+            ``dropout_rate`` outside ``[0, 1)``, inputs not of rank 2, or candidate arrays of
+            the wrong shape.
     """
 
-    def __init__(self, num_candidates: int, d_model: int, k: int = 96, num_classes: int | None = None,
-                 key_dim: int | None = None, num_heads: int = 1, dropout_rate: float = 0.0,
-                 ffn_multiplier: float = 2.0, **kwargs):
+    def __init__(self, num_candidates: int, d_model: int, num_numerical: int = 0, cardinalities=(),
+                 k: int = 96, num_classes: int | None = None, key_dim: int | None = None, num_heads: int = 1,
+                 dropout_rate: float = 0.0, ffn_multiplier: float = 2.0, **kwargs):
         super().__init__(**kwargs)
         key_dim = d_model if key_dim is None else key_dim
+        cardinalities = [int(c) for c in cardinalities]
         if int(num_candidates) < 2:
             raise ValueError(f"num_candidates must be >= 2; received num_candidates={num_candidates}.")
         if int(k) < 1:
             raise ValueError(f"k must be >= 1; received k={k}.")
+        if int(num_numerical) < 0 or any(c < 1 for c in cardinalities) or not (int(num_numerical) or cardinalities):
+            raise ValueError(
+                "RetrievalAttention needs at least one feature column (num_numerical >= 0, cardinalities >= 1); "
+                f"received num_numerical={num_numerical}, cardinalities={cardinalities}."
+            )
         if num_classes is not None and int(num_classes) < 2:
             raise ValueError(f"num_classes must be None (regression) or >= 2; received num_classes={num_classes}.")
         if int(num_heads) < 1 or int(d_model) % int(num_heads) or int(key_dim) % int(num_heads):
@@ -131,6 +153,8 @@ class RetrievalAttention(keras.layers.Layer):
             raise ValueError(f"ffn_multiplier must be > 0; received ffn_multiplier={ffn_multiplier}.")
         self.num_candidates = int(num_candidates)
         self.d_model = int(d_model)
+        self.num_numerical = int(num_numerical)
+        self.cardinalities = cardinalities
         self.k = int(k)
         self.num_classes = None if num_classes is None else int(num_classes)
         self.key_dim = int(key_dim)
@@ -138,17 +162,20 @@ class RetrievalAttention(keras.layers.Layer):
         self.dropout_rate = float(dropout_rate)
         self.ffn_multiplier = float(ffn_multiplier)
 
-    def build(self, inputs_shape, candidate_index_shape=None):
+    def build(self, inputs_shape, numerical_shape=None, categorical_shape=None, candidate_index_shape=None):
         input_shape = tuple(inputs_shape)
         if len(input_shape) != 2 or input_shape[-1] != self.d_model:
             raise ValueError(
                 f"RetrievalAttention expects inputs of shape (batch, d_model={self.d_model}); received {input_shape}."
             )
         d, n = self.d_model, self.num_candidates
-        self.key_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="key_norm")
-        self.key_norm.build(input_shape)
-        self.key_projection = keras.layers.Dense(self.key_dim, name="key_projection")
-        self.key_projection.build(input_shape)
+        width = self.num_numerical + sum(self.cardinalities)
+        # One linear map of [numerical, one-hot categorical]; TabR's default initialisation
+        # (torch.nn.Linear: uniform +-1/sqrt(fan_in)).
+        bound = 1.0 / width**0.5
+        init = keras.initializers.RandomUniform(-bound, bound)
+        self.key_kernel = self.add_weight(name="key_kernel", shape=(width, self.key_dim), initializer=init)
+        self.key_bias = self.add_weight(name="key_bias", shape=(self.key_dim,), initializer=init)
         if self.num_classes is None:  # TabR's initialisation of both label encoders
             bound = 1.0 / 2.0**0.5
             init = keras.initializers.RandomUniform(-bound, bound)
@@ -160,19 +187,20 @@ class RetrievalAttention(keras.layers.Layer):
             )
             self.label_encoder.build((None, None))
         self.hidden_units = hidden = max(1, int(round(self.ffn_multiplier * d)))
-        # T's weights are the layer's own: its first layer is also applied to the cached keys
-        # (candidate_hidden), its second after the weighted sum (see ``call``).
+        # T's weights are the layer's own: its first layer is applied to all candidate keys at
+        # once, its second after the weighted sum (see ``call``).
         glorot = keras.initializers.GlorotUniform()
         self.t_in_kernel = self.add_weight(name="t_in_kernel", shape=(self.key_dim, hidden), initializer=glorot)
         self.t_in_bias = self.add_weight(name="t_in_bias", shape=(hidden,), initializer="zeros")
         self.t_out_kernel = self.add_weight(name="t_out_kernel", shape=(hidden, d), initializer=glorot)
         self.t_dropout = keras.layers.Dropout(self.dropout_rate, name="t_dropout")
         self.weight_dropout = keras.layers.Dropout(self.dropout_rate, name="weight_dropout")
-        self.candidate_keys = self.add_weight(
-            name="candidate_keys", shape=(n, self.key_dim), initializer="zeros", trainable=False
+        self.candidate_numerical = self.add_weight(
+            name="candidate_numerical", shape=(n, self.num_numerical), initializer="zeros", trainable=False
         )
-        self.candidate_hidden = self.add_weight(
-            name="candidate_hidden", shape=(n, hidden), initializer="zeros", trainable=False
+        self.candidate_categorical = self.add_weight(
+            name="candidate_categorical", shape=(n, len(self.cardinalities)), initializer="zeros", trainable=False,
+            dtype="int32",
         )
         self.candidate_labels = self.add_weight(
             name="candidate_labels", shape=(n,), initializer="zeros", trainable=False
@@ -183,25 +211,32 @@ class RetrievalAttention(keras.layers.Layer):
         self.built = True
 
     # ------------------------------------------------------------ candidates
-    def keys(self, inputs):
-        """Keys ``(rows, key_dim)`` of row representations ``(rows, d_model)``."""
-        return self.key_projection(self.key_norm(inputs))
+    def keys(self, numerical=None, categorical=None):
+        """Keys ``(rows, key_dim)`` of rows' features: numerical ``(rows, n_num)`` float and
+        categorical ``(rows, n_cat)`` int codes (either None when the layer has no such column)."""
+        parts = []
+        if self.num_numerical:
+            parts.append(ops.cast(numerical, self.compute_dtype))
+        for column, cardinality in enumerate(self.cardinalities):
+            parts.append(ops.one_hot(ops.cast(categorical[:, column], "int32"), cardinality, dtype=self.compute_dtype))
+        features = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+        return ops.matmul(features, self.key_kernel) + self.key_bias
 
-    def set_candidates(self, labels, ids) -> None:
-        """Store the candidates' labels ``(N,)`` (class index, or standardised target) and ids
-        ``(N,)`` (integers; tabcli stores each row's index in the training table).
+    def set_candidates(self, numerical, categorical, labels, ids) -> None:
+        """Store the candidates: numerical features ``(N, n_num)`` (or None if ``n_num == 0``),
+        category codes ``(N, n_cat)`` (or None), labels ``(N,)`` (class index, or standardised
+        target) and ids ``(N,)`` (integers; tabcli stores each row's index in the training table).
 
         Raises:
-            ValueError: If either array does not have ``num_candidates`` entries.
+            ValueError: If an array does not have the shape above.
         """
+        n = self.num_candidates
+        if self.num_numerical:
+            self._assign(self.candidate_numerical, numerical, "float32", "numerical features", (n, self.num_numerical))
+        if self.cardinalities:
+            self._assign(self.candidate_categorical, categorical, "int32", "category codes", (n, len(self.cardinalities)))
         self._assign(self.candidate_labels, labels, "float32", "labels")
         self._assign(self.candidate_ids, ids, "int32", "ids")
-
-    def set_candidate_keys(self, keys) -> None:
-        """Store the candidates' keys ``(N, key_dim)``, computed by :meth:`keys` from their
-        representations with the current weights, and ``T``'s first linear map of them."""
-        self._assign(self.candidate_keys, keys, "float32", "keys", (self.num_candidates, self.key_dim))
-        self.candidate_hidden.assign(ops.matmul(ops.convert_to_tensor(self.candidate_keys), self.t_in_kernel))
 
     def _assign(self, variable, values, dtype, what, shape=None):
         values = ops.convert_to_tensor(values, dtype=dtype)
@@ -211,13 +246,16 @@ class RetrievalAttention(keras.layers.Layer):
         variable.assign(values)
 
     # ------------------------------------------------------------------ call
-    def call(self, inputs, candidate_index=None, training=None, return_attention_scores=False):
-        query = self.keys(inputs)  # (batch, key_dim)
-        keys = ops.convert_to_tensor(self.candidate_keys)  # (N, key_dim), cached: no gradient
-        # -||q - k_i||^2 = -||q||^2 + 2 q.k_i - ||k_i||^2; the first term does not change the ranking.
-        ranking = 2.0 * ops.matmul(ops.stop_gradient(query), ops.transpose(keys)) - ops.sum(ops.square(keys), axis=-1)
+    def call(self, inputs, numerical=None, categorical=None, candidate_index=None, training=None,
+             return_attention_scores=False):
+        query = self.keys(numerical, categorical)  # (batch, key_dim)
+        keys = self.keys(self.candidate_numerical, self.candidate_categorical)  # (N, key_dim), with gradient
+        # -||q - k_i||^2 = -||q||^2 + 2 q.k_i - ||k_i||^2; the first term does not change the ranking,
+        # and the ranking itself needs no gradient (the weights below are recomputed from the k chosen).
+        fixed = ops.stop_gradient(keys)
+        ranking = 2.0 * ops.matmul(ops.stop_gradient(query), ops.transpose(fixed)) - ops.sum(ops.square(fixed), axis=-1)
         count = min(self.k, self.num_candidates)
-        if training and candidate_index is not None:
+        if candidate_index is not None:
             own = ops.expand_dims(ops.cast(candidate_index, "int32"), -1) == ops.arange(self.num_candidates, dtype="int32")
             ranking = ops.where(own, ops.cast(float("-inf"), ranking.dtype), ranking)
             count = min(self.k, self.num_candidates - 1)
@@ -235,11 +273,12 @@ class RetrievalAttention(keras.layers.Layer):
             label_values = self.label_encoder(ops.cast(labels, "int32"))
         label_values = ops.reshape(label_values, (-1, count, heads, self.d_model // heads))
         read = ops.einsum("bhk,bkhe->bhe", dropped, label_values)
-        # T(q - k_i) = W2 relu(W1 q + b1 - W1 k_i): W1 k_i is cached with the keys, and W2 is
-        # linear, so it is applied once to the weighted sum of the hidden vectors rather than to
-        # each of the k neighbours.
+        # T(q - k_i) = W2 relu(W1 q + b1 - W1 k_i): W1 k_i is computed once per candidate (N rows,
+        # cheaper than batch * k differences), and W2 is linear, so it is applied once to the
+        # weighted sum of the hidden vectors rather than to each of the k neighbours.
+        candidate_hidden = ops.matmul(keys, self.t_in_kernel)  # (N, hidden)
         hidden = ops.expand_dims(ops.matmul(query, self.t_in_kernel) + self.t_in_bias, 1)
-        hidden = ops.relu(hidden - ops.take(ops.convert_to_tensor(self.candidate_hidden), chosen, axis=0))
+        hidden = ops.relu(hidden - ops.take(candidate_hidden, chosen, axis=0))  # (batch, k, hidden)
         hidden = ops.einsum("bhk,bkj->bhj", dropped, self.t_dropout(hidden, training=training))
         t_out = ops.reshape(self.t_out_kernel, (self.hidden_units, heads, self.d_model // heads))
         read = read + ops.einsum("bhj,jhe->bhe", hidden, t_out)
@@ -259,6 +298,8 @@ class RetrievalAttention(keras.layers.Layer):
             {
                 "num_candidates": self.num_candidates,
                 "d_model": self.d_model,
+                "num_numerical": self.num_numerical,
+                "cardinalities": list(self.cardinalities),
                 "k": self.k,
                 "num_classes": self.num_classes,
                 "key_dim": self.key_dim,

@@ -20,8 +20,8 @@ class RetrievalOptions(StrictModel):
     candidates: Union[int, Literal["all"]] = Field(
         "all",
         description="Training rows stored in the model as retrieval candidates: 'all', or a number >= 2 "
-        "(a seeded random sample). Each costs 4 * (d_model + ffn_multiplier * d_model + 2) bytes in model.keras "
-        "(776 at d_model 64).",
+        "(a seeded random sample). Each costs 4 bytes per feature column + 8 in model.keras (40 bytes for "
+        "8 columns), and every call computes all their keys.",
     )
     num_heads: int = Field(1, ge=1, le=64, description="Retrieval heads; must divide d_model (TabR: 1).")
     dropout_rate: float = Field(

@@ -24,7 +24,7 @@ def representation(config: TabularAttentionConfig, spec: ModelSpec, inputs: dict
 
     * ``retrieval``: TabularAttention's inter-feature stage gives the row's representation, and
       :class:`~tabcli.layers.RetrievalAttention` adds what its ``k`` nearest ``candidates`` and
-      their labels contribute. Adds the ``candidate_index`` input to ``inputs`` (training rows
+      their labels contribute (nearest by keys projected from the preprocessed features). Adds the ``candidate_index`` input to ``inputs`` (training rows
       name themselves so they never retrieve their own label).
     * ``context``: the ``context`` rows, stored by :class:`~tabcli.layers.ContextRows` layers,
       are extra samples TabularAttention's stage 2 attends to (a random
@@ -81,12 +81,20 @@ def _retrieval(config: TabularAttentionConfig, spec: ModelSpec, inputs: dict, to
     h = keras.layers.Reshape((config.d_model,), name=f"{prefix}row_representation")(h)
     layer_name = f"{prefix}retrieval"
     retrieval = RetrievalAttention(
-        num_candidates=len(candidates.labels), d_model=config.d_model, k=config.retrieval.k,
+        num_candidates=len(candidates.labels), d_model=config.d_model, num_numerical=len(spec.numerical_names),
+        cardinalities=spec.cardinalities, k=config.retrieval.k,
         num_classes=None if spec.task == "regression" else spec.num_classes, num_heads=config.retrieval.num_heads,
         dropout_rate=config.retrieval.dropout_rate, ffn_multiplier=config.ffn_multiplier, name=layer_name,
     )
-    h, _retrieved = retrieval(h, candidate_index=inputs[CANDIDATE_INDEX], return_attention_scores=True)
-    setters = {layer_name: lambda layer: layer.set_candidates(candidates.labels, candidates.ids)}
+    h, _retrieved = retrieval(
+        h, numerical=inputs.get("numerical"), categorical=inputs.get("categorical"),
+        candidate_index=inputs[CANDIDATE_INDEX], return_attention_scores=True,
+    )
+    setters = {
+        layer_name: lambda layer: layer.set_candidates(
+            candidates.inputs.get("numerical"), candidates.inputs.get("categorical"), candidates.labels, candidates.ids
+        )
+    }
     return h, setters
 
 
@@ -99,8 +107,7 @@ def build(config: TabularAttentionConfig, spec: ModelSpec, context: dict[str, np
         spec: Input/output shapes.
         context: ``{"numerical": (M, n_num), "categorical": (M, n_cat)}`` preprocessed training
             rows (``inter_sample: context``), or None / ``config.context_rows == 0`` for no context.
-        candidates: The retrieval candidates (``inter_sample: retrieval``). Their keys are
-            computed later, from trained weights (``tabcli.models.retrieval``).
+        candidates: The retrieval candidates (``inter_sample: retrieval``), stored in the model.
 
     Returns:
         Uncompiled ``keras.Model``; the TabularAttention layer is called with
