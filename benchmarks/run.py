@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import fmt, fmt_metric, machine, summarize, to_markdown  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
-from suite import DATASETS, MODEL_COST, MODELS, PROFILES, REPO, SEEDS  # noqa: E402
+from suite import DATASETS, DEFAULT_MODELS, MODEL_COST, MODELS, PROFILES, REPO, SEEDS  # noqa: E402
 
 from tabcli.batch.runner import thread_environment, threads_per_job  # noqa: E402
 
@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
                         help="quick: at most 10 epochs, patience 3 (default; < 30 min on 2 cores); full: tabcli's defaults.")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS)
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=DEFAULT_MODELS,
+                        help="Models (default: every family, gbdt, mlp and ft_transformer; the variants "
+                        "tabular_attention_retrieval / _context only when named).")
     parser.add_argument("--seeds", nargs="+", type=int, default=SEEDS)
     parser.add_argument("--jobs", type=int, default=2, help="Runs at once (default 2; threads per run = cores / jobs).")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="Extra config override for every run.")

@@ -54,7 +54,18 @@ DATASETS = {
 }
 
 #: tabcli's attention families, its baselines, and the reference FT-Transformer.
-MODELS = ["gbdt", "mlp", "ft_transformer", "tabular_attention", "multi_resolution", "interpretable", "ensemble"]
+MODELS = ["gbdt", "mlp", "ft_transformer", "tabular_attention", "multi_resolution", "interpretable", "ensemble",
+          "tabular_attention_retrieval", "tabular_attention_context"]
+
+#: Named variants of a family: ``name -> (family, config overrides)``; not in the default run
+#: unless named with ``--models``.
+VARIANTS = {
+    "tabular_attention_retrieval": ("tabular_attention", ["model.inter_sample=retrieval"]),
+    "tabular_attention_context": ("tabular_attention", ["model.inter_sample=context"]),
+}
+
+#: What ``run.py`` runs without ``--models``.
+DEFAULT_MODELS = [m for m in MODELS if m not in VARIANTS]
 
 #: Relative cost of a model's run (roughly its seconds per epoch relative to FT-Transformer on bank
 #: marketing; the quick table measured 0.07 / 0.79 / 1.29 / 1.13 / 1.55 for mlp / interpretable /
@@ -62,7 +73,8 @@ MODELS = ["gbdt", "mlp", "ft_transformer", "tabular_attention", "multi_resolutio
 #: the cells are started most expensive first (table cost x model cost), so that on 2 slots the
 #: last cells to finish are short ones.
 MODEL_COST = {"gbdt": 0.02, "mlp": 0.1, "interpretable": 0.8, "ft_transformer": 1.0, "tabular_attention": 1.2,
-              "ensemble": 1.3, "multi_resolution": 1.6}
+              "ensemble": 1.3, "multi_resolution": 1.6, "tabular_attention_retrieval": 2.0,
+              "tabular_attention_context": 1.2}
 
 #: The reference's width and depth match tabcli's defaults (AttentionOptions: d_model 64,
 #: 8 heads; tabular_attention: 2 feature blocks), so seconds per epoch compare like with like.

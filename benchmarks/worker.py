@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from suite import DATASETS, FT_TRANSFORMER, REPO, THROUGHPUT_BATCH  # noqa: E402
+from suite import DATASETS, FT_TRANSFORMER, REPO, THROUGHPUT_BATCH, VARIANTS  # noqa: E402
 
 
 def _config(dataset: str, model: str, seed: int, sets: list[str]):
@@ -45,8 +45,9 @@ def _config(dataset: str, model: str, seed: int, sets: list[str]):
     spec = DATASETS[dataset]
     # The FT-Transformer is not a tabcli family: its config borrows a valid model section ("mlp")
     # and uses only the data and training sections.
+    family, variant = VARIANTS.get(model, (model, []))
     overrides = [f"seed={seed}", "output.save_attention=false", "output.tensorboard=false",
-                 f"model={{type: {'mlp' if model == 'ft_transformer' else model}}}"]
+                 f"model={{type: {'mlp' if family == 'ft_transformer' else family}}}", *variant]
     if spec.data is not None:
         overrides.append(f"data.train={spec.data}")
     return load_config(REPO / spec.config, overrides=[*overrides, *sets], cwd=REPO)
@@ -134,7 +135,7 @@ def _ft_transformer(config, measure_throughput: bool) -> dict:
     history = fit_model(model, schema.task, (data.model_inputs("train"), data.targets["train"]),
                         (data.model_inputs("valid"), data.targets["valid"]), config.training)
     seconds = time.perf_counter() - started
-    metrics, _ = split_metrics(data, lambda inputs: predict_model(model, inputs, config.training.eval_batch_size))
+    metrics, _ = split_metrics(data, lambda inputs, split: predict_model(model, inputs, config.training.eval_batch_size))
     return {
         "task": schema.task,
         "metrics": metrics,
