@@ -208,7 +208,10 @@ def predict(
     with _user_errors():
         from tabcli.inference import predict_file
 
-        table = predict_file(run_dir, data, output, id_column=id_column, overwrite=overwrite)
+        notes: list[str] = []
+        table = predict_file(run_dir, data, output, id_column=id_column, overwrite=overwrite, notes=notes)
+    for note in notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     counts = table["prediction"].value_counts().head(10) if "proba_" in " ".join(table.columns) else None
     console.print(f"{len(table)} predictions written to [bold]{escape(str(output))}[/]")
     if counts is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from tabcli.data.io import read_table
+from tabcli.data.schema import infinite_value_notes
 from tabcli.errors import ConfigError, DataError
 from tabcli.predictions import prediction_table
 from tabcli.runs.loader import LoadedRun
@@ -18,7 +19,8 @@ OUTPUT_FORMATS = (".csv", ".parquet")
 
 
 def predict_file(
-    run_dir: str | Path, data: str | Path, output: str | Path, id_column: str | None = None, overwrite: bool = False
+    run_dir: str | Path, data: str | Path, output: str | Path, id_column: str | None = None, overwrite: bool = False,
+    notes: list[str] | None = None,
 ) -> pd.DataFrame:
     """Predict every row of ``data`` with a trained run and write the predictions.
 
@@ -33,6 +35,8 @@ def predict_file(
         output: ``.csv`` or ``.parquet`` file to write.
         id_column: A column of ``data`` copied to the output (e.g. a customer id).
         overwrite: Replace ``output`` if it exists.
+        notes: If given, remarks for the user are appended to it (e.g. infinite values read
+            as missing).
 
     Returns:
         The predictions table.
@@ -51,9 +55,11 @@ def predict_file(
     if output.exists() and not overwrite:
         raise ConfigError(f"'{output}' already exists; pass --overwrite to replace it, or choose another --output.")
     run = LoadedRun(run_dir)
-    frame = read_table(data, run.config.data.na_values, role="input")
+    frame = read_table(data, run.config.data.na_values, role="input", sep=run.config.data.sep, encoding=run.config.data.encoding)
     if id_column is not None and id_column not in frame.columns:
         raise DataError(f"--id-column '{id_column}' is not a column of '{data}'. Available columns: {list(frame.columns)}.")
+    if notes is not None:
+        notes.extend(infinite_value_notes(frame, run.schema.numerical, f"'{data}'"))
     raw = run.predict_raw(frame, what=f"'{data}'")
     table = prediction_table(run.preprocessor, raw)
     if id_column is not None:

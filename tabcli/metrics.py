@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import math
 
 import numpy as np
@@ -79,9 +81,13 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
 def compute_metrics(task: str, y_true: np.ndarray, prediction: np.ndarray, num_classes: int = 1) -> dict:
     """Metrics of ``task``; ``prediction`` is probabilities ``(rows, num_classes)`` for
     classification or values ``(rows,)`` in the target's units for regression."""
-    if task == "regression":
-        return regression_metrics(y_true, prediction)
-    return classification_metrics(y_true, prediction, num_classes)
+    # On a handful of rows (one class present, say) scikit-learn warns about what the metric
+    # can mean; the table shows "-" or the value, and the raw warning text would only confuse.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        if task == "regression":
+            return regression_metrics(y_true, prediction)
+        return classification_metrics(y_true, prediction, num_classes)
 
 
 def scalar_metrics(metrics: dict) -> dict[str, float | None]:

@@ -71,6 +71,13 @@ class DataConfig(StrictModel):
     categorical: Optional[list[str]] = Field(None, description="Columns forced to categorical; others are inferred.")
     drop: list[str] = Field(default_factory=list, description="Columns to ignore (ids, leaks).")
     na_values: list[str] = Field(default_factory=list, description="Extra strings read as missing values.")
+    sep: str = Field(
+        "auto", min_length=1,
+        description="CSV field separator: 'auto' (detected among , ; tab |), or the separator itself (';', 'tab').",
+    )
+    encoding: str = Field(
+        "utf-8", min_length=1, description="Text encoding of CSV/TSV files, e.g. 'cp1252' for Excel exports on Windows."
+    )
     integer_categorical_max_unique: int = Field(
         10, ge=0, description="Integer columns with at most this many distinct values are categorical."
     )

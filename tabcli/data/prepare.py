@@ -65,7 +65,7 @@ def load_splits(config: DataConfig, seed: int = 42) -> tuple[TableSchema, Splits
         DataError: For unreadable files, missing columns, an unusable target, or empty splits.
     """
     na_values = config.na_values
-    train = read_table(config.train, na_values, role="training")
+    train = read_table(config.train, na_values, role="training", sep=config.sep, encoding=config.encoding)
     schema = infer_schema(
         train,
         target=config.target,
@@ -79,9 +79,9 @@ def load_splits(config: DataConfig, seed: int = 42) -> tuple[TableSchema, Splits
     train = _without_missing_target(train, schema.target, f"'{config.train}'")
     test = valid = None
     if config.test is not None:
-        test = _without_missing_target(read_table(config.test, na_values, role="test"), schema.target, f"the test file '{config.test}'")
+        test = _without_missing_target(read_table(config.test, na_values, role="test", sep=config.sep, encoding=config.encoding), schema.target, f"the test file '{config.test}'")
     if config.valid is not None:
-        valid = _without_missing_target(read_table(config.valid, na_values, role="validation"), schema.target, f"the validation file '{config.valid}'")
+        valid = _without_missing_target(read_table(config.valid, na_values, role="validation", sep=config.sep, encoding=config.encoding), schema.target, f"the validation file '{config.valid}'")
     splits = split_frame(
         train,
         target=schema.target,
@@ -93,6 +93,7 @@ def load_splits(config: DataConfig, seed: int = 42) -> tuple[TableSchema, Splits
         test=test,
         valid=valid,
     )
+    schema.notes.extend(splits.notes)
     return schema, splits
 
 

@@ -91,7 +91,7 @@ class TabularPreprocessor:
         self._check_columns(frame, "the training rows")
         schema = self.schema
         numerical, categorical = schema.numerical, schema.categorical
-        self.missing_indicator_columns = [c for c in numerical if frame[c].isna().any()]
+        self.missing_indicator_columns = [c for c in numerical if self._finite(frame[[c]].copy())[c].isna().any()]
         transformers = []
         if numerical:
             transformers.append((
@@ -130,7 +130,7 @@ class TabularPreprocessor:
                 categorical,
             ))
         self.transformer_ = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
-        self.transformer_.fit(frame[schema.features])
+        self.transformer_.fit(self._finite(frame[schema.features].copy()))
         self.numerical_names = [*numerical, *(f"{c} (missing)" for c in self.missing_indicator_columns)]
         self.categorical_names = list(categorical)
         self.cardinalities = []
@@ -150,6 +150,13 @@ class TabularPreprocessor:
             self.target_mean, self.target_std = 0.0, 1.0
         self.fitted_ = True
         return self
+
+    def _finite(self, features: pd.DataFrame) -> pd.DataFrame:
+        """``features`` with ``inf``/``-inf`` in numerical columns read as missing (in place)."""
+        for column in self.schema.numerical:
+            if column in features.columns and pd.api.types.is_float_dtype(features[column]):
+                features[column] = features[column].replace([np.inf, -np.inf], np.nan)
+        return features
 
     # --------------------------------------------------------------- transform
     def _check_columns(self, frame: pd.DataFrame, what: str) -> None:
@@ -188,7 +195,7 @@ class TabularPreprocessor:
                         f"{bad.astype(str).unique()[:3].tolist()}. Add them to `data.na_values` or fix the file."
                     )
                 features[column] = converted
-        matrix = self.transformer_.transform(features)
+        matrix = self.transformer_.transform(self._finite(features))
         n_num = len(self.numerical_names)
         numerical = np.asarray(matrix[:, :n_num], dtype=np.float32)
         categorical = np.asarray(matrix[:, n_num:], dtype=np.float64)
@@ -204,9 +211,9 @@ class TabularPreprocessor:
         """
         if self.schema.task == "regression":
             values = pd.to_numeric(target, errors="coerce")
-            if values.isna().any():
+            if values.isna().any() or np.isinf(values.to_numpy(dtype=float, na_value=np.nan)).any():
                 raise DataError(
-                    f"The target column '{self.schema.target}' of {what} has missing or non-numeric values."
+                    f"The target column '{self.schema.target}' of {what} has missing, infinite or non-numeric values."
                 )
             return ((values.to_numpy(dtype=float) - self.target_mean) / self.target_std).astype(np.float32)
         lookup = {_category_string(c): i for i, c in enumerate(self.schema.classes)}

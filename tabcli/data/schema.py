@@ -163,6 +163,24 @@ def _check_listed(columns: Sequence[str], available: Sequence[str], key: str) ->
         )
 
 
+def infinite_value_notes(frame: pd.DataFrame, columns: Sequence[str], source: str) -> list[str]:
+    """One note per column of ``columns`` holding ``inf``/``-inf``, which tabcli treats as
+    missing values (imputed like any other, with the missing indicator), in training and at
+    prediction alike."""
+    notes = []
+    for column in columns:
+        if column not in frame.columns:
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        count = int(np.isinf(values).sum())
+        if count:
+            notes.append(
+                f"Column '{column}' of {source} holds {count} infinite value(s) (inf/-inf); they are "
+                "treated as missing values."
+            )
+    return notes
+
+
 def infer_schema(
     frame: pd.DataFrame,
     target: str,
@@ -226,6 +244,16 @@ def infer_schema(
 
     target_values = frame[target].dropna()
     resolved_task, classes = infer_task(target_values, task)
+    if resolved_task == "regression":
+        numbers = pd.to_numeric(target_values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        infinite = target_values.index[np.isinf(numbers)]
+        if len(infinite):
+            positions = [int(frame.index.get_loc(i)) for i in infinite[:5]]
+            raise DataError(
+                f"The target column '{target}' (`data.target`) of {source} holds {len(infinite)} infinite "
+                f"value(s) (inf/-inf), e.g. in data rows {positions} (0-based, header not counted). "
+                "Remove those rows or replace the values; a regression target must be finite."
+            )
     schema = TableSchema(target=target, task=resolved_task, numerical=[], categorical=[], classes=classes)
     if len(target_values) < len(frame):
         schema.notes.append(
@@ -246,6 +274,7 @@ def infer_schema(
             continue
         if values.isna().all():
             schema.dropped[column] = "every value is missing"
+            schema.notes.append(f"Column '{column}' is left out: every value is missing.")
             continue
         if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
             raise DataError(
@@ -257,14 +286,16 @@ def infer_schema(
             if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
                 parsed = pd.to_numeric(values.dropna(), errors="coerce")
                 bad = values.dropna()[parsed.isna()]
-                if len(values.dropna()) and parsed.notna().mean() >= 0.9 and len(bad):
+                looks_numeric = bool(len(values.dropna())) and parsed.notna().mean() >= 0.9 and bool(len(bad))
+                if looks_numeric:
                     schema.notes.append(
-                        f"Column '{column}' is read as categorical, but {parsed.notna().mean():.0%} of "
-                        f"its values are numbers; non-numbers such as {bad.unique()[:3].tolist()} may "
-                        "be missing-value markers: add them to `data.na_values`."
+                        f"Column '{column}' looks numerical but holds {len(bad)} non-numeric value(s) such as "
+                        f"{bad.astype(str).unique()[:3].tolist()}, so it is read as categorical. If they mean "
+                        "'missing', add them to `data.na_values` and the column is read as numerical; if the "
+                        "column really is categorical, list it in `data.categorical` to silence this note."
                     )
                 unique_ratio = values.nunique() / max(1, values.notna().sum())
-                if values.nunique() > 100 and unique_ratio > 0.5:
+                if not looks_numeric and values.nunique() > 100 and unique_ratio > 0.5:
                     schema.notes.append(
                         f"Column '{column}' has {values.nunique()} distinct values in "
                         f"{values.notna().sum()} rows; if it is an identifier, add it to `data.drop`."
@@ -278,6 +309,7 @@ def infer_schema(
                 f"Column '{column}' has dtype {values.dtype}, which tabcli cannot encode. List it "
                 "in `data.drop`, `data.numerical` or `data.categorical`."
             )
+    schema.notes.extend(infinite_value_notes(frame, schema.numerical, source))
     if not schema.features:
         raise DataError(
             f"No feature column is left in {source} after removing the target '{target}' and "

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tabcli.errors import DataError
 
-__all__ = ["Splits", "split_frame"]
+__all__ = ["Splits", "split_frame", "SMALL_TABLE_ROWS"]
+
+#: Below this many rows, a note says that metrics on the resulting splits are unreliable.
+SMALL_TABLE_ROWS = 100
 
 
 @dataclass
@@ -21,12 +24,14 @@ class Splits:
         valid: Rows used for early stopping.
         test: Held-out rows, used only for the final metrics.
         stratified: Whether the splits carved from one file were stratified by class.
+        notes: Remarks for the user (classes kept in training, very small splits).
     """
 
     train: pd.DataFrame
     valid: pd.DataFrame
     test: pd.DataFrame
     stratified: bool = False
+    notes: list = field(default_factory=list)
 
 
 def _carve(frame: pd.DataFrame, fraction: float, target: str, stratify: bool, seed: int, what: str):
@@ -63,8 +68,8 @@ def split_frame(
     ``test_fraction`` and ``valid_fraction`` are fractions of ``frame`` (so the defaults 0.2
     and 0.15 give a 65/15/20 split). The test rows are carved first, then the valid rows from
     what remains. Splits are stratified by the target for classification when ``stratify``
-    is true and every class has at least two rows (otherwise random). The same seed gives
-    the same split.
+    is true and every class has at least two rows (otherwise random). The rows of a class
+    with a single row stay in training. The same seed gives the same split.
 
     Args:
         frame: The training table (rows with a missing target already removed).
@@ -83,13 +88,34 @@ def split_frame(
     Raises:
         DataError: If a split would be empty.
     """
-    stratify = stratify and task in ("binary", "multiclass")
+    classification = task in ("binary", "multiclass")
+    stratify = stratify and classification
     stratified = False
-    rest = frame
+    rest, notes = frame, []
+    held = frame.iloc[:0]
+    if classification and (test is None or valid is None):
+        # A class with one row would otherwise land in valid or test by chance and leave the
+        # model trained without it; such rows always stay in training.
+        counts = frame[target].value_counts()
+        lone = counts.index[counts < 2].tolist()
+        if lone:
+            held = frame[frame[target].isin(lone)]
+            rest = frame[~frame[target].isin(lone)]
+            notes.append(
+                f"Class(es) {[str(c) for c in lone[:10]]} of '{target}' have a single row; it is kept in the "
+                "training split, so validation and test metrics do not measure those classes."
+            )
     if test is None:
         rest, test, stratified = _carve(rest, test_fraction, target, stratify, seed, "test")
     if valid is None:
-        fraction_of_rest = valid_fraction * len(frame) / len(rest)
+        fraction_of_rest = min(valid_fraction * len(frame) / max(1, len(rest)), 0.999)
         rest, valid, carved_stratified = _carve(rest, fraction_of_rest, target, stratify, seed + 1, "valid")
         stratified = stratified or carved_stratified
-    return Splits(train=rest, valid=valid, test=test, stratified=stratified)
+    train = pd.concat([rest, held]) if len(held) else rest
+    if len(frame) < SMALL_TABLE_ROWS:
+        notes.append(
+            f"The table has only {len(frame)} rows: {len(train)} train, {len(valid)} valid, {len(test)} test. "
+            f"Metrics on so few rows change a lot with the seed; use {SMALL_TABLE_ROWS}+ rows, or compare "
+            "several seeds (`tabcli batch --repeat`)."
+        )
+    return Splits(train=train, valid=valid, test=test, stratified=stratified, notes=notes)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tabcli.data.io import read_table
+from tabcli.data.schema import infinite_value_notes
 from tabcli.metrics import compute_metrics
 from tabcli.predictions import metric_inputs
 from tabcli.runs.loader import LoadedRun
@@ -63,10 +64,11 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
         what = "the run's test rows"
     else:
         name, what = "data", f"'{data}'"
-        frame = read_table(data, run.config.data.na_values, role="evaluation")
+        frame = read_table(data, run.config.data.na_values, role="evaluation", sep=run.config.data.sep, encoding=run.config.data.encoding)
         if schema.target in frame.columns and frame[schema.target].isna().any():
             notes.append(f"{int(frame[schema.target].isna().sum())} row(s) with a missing target are left out.")
             frame = frame[frame[schema.target].notna()]
+    notes.extend(infinite_value_notes(frame, schema.numerical, what))
     raw = run.predict_raw(frame, what=what) if len(frame) else None
     y_true, prediction = metric_inputs(run.preprocessor, frame, raw, what=what)
     metrics = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))

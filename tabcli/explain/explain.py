@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tabcli.data.io import read_table
+from tabcli.data.schema import infinite_value_notes
 from tabcli.errors import ConfigError
 from tabcli.explain.neighbours import label_agreement, neighbour_tables
 from tabcli.explain.importance import (
@@ -188,7 +189,8 @@ def explain_run(
     if data is None:
         frame, source = run.test_frame(), "the run's test split"
     else:
-        frame, source = read_table(data, run.config.data.na_values, role="input"), f"'{data}'"
+        frame, source = read_table(data, run.config.data.na_values, role="input", sep=run.config.data.sep, encoding=run.config.data.encoding), f"'{data}'"
+    notes.extend(infinite_value_notes(frame, schema.numerical, source))
     positions = parse_rows(rows, len(frame))
     if len(frame) > MAX_GLOBAL_ROWS:
         sample = np.sort(np.random.default_rng(run.config.seed).choice(len(frame), MAX_GLOBAL_ROWS, replace=False))

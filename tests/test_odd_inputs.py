@@ -1,0 +1,110 @@
+"""Real files as users have them: other separators and encodings, repeated headers, infinite values,
+lone classes, empty columns. Each either works with a note or stops with exit 2 and a message that
+names the file, column or config key, before any run directory exists."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tabcli.cli import app
+from tabcli.data.io import read_table
+from tabcli.errors import DataError
+
+runner = CliRunner()
+
+
+def _table(n=120, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    return pd.DataFrame({"x1": x1, "x2": x2, "town": rng.choice(["Köln", "Zürich", "Málaga"], n),
+                         "y": np.where(x1 + 0.3 * rng.normal(size=n) > 0, "yes", "no")})
+
+
+def _train(tmp_path, data, **data_keys):
+    config = {"seed": 1, "data": {"train": str(data), "target": "y", **data_keys}, "model": {"type": "gbdt"},
+              "output": {"dir": str(tmp_path / "runs")}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return runner.invoke(app, ["train", str(path), "--run-dir", str(tmp_path / "run")])
+
+
+def test_semicolon_separated_csv_is_detected(tmp_path):
+    frame = _table()
+    frame.to_csv(tmp_path / "excel.csv", sep=";", index=False)
+    read = read_table(tmp_path / "excel.csv")
+    assert list(read.columns) == ["x1", "x2", "town", "y"]
+    np.testing.assert_allclose(read["x1"], frame["x1"])
+    result = _train(tmp_path, tmp_path / "excel.csv")
+    assert result.exit_code == 0, result.output
+    # A quoted comma inside a field does not fool the detection.
+    (tmp_path / "quoted.csv").write_text('a;b;y\n"1,5";2;x\n"2,5";3;y\n"3,0";4;x\n')
+    assert list(read_table(tmp_path / "quoted.csv").columns) == ["a", "b", "y"]
+    assert list(read_table(tmp_path / "quoted.csv", sep=",").columns) != ["a", "b", "y"]
+
+
+def test_latin1_file_names_the_encoding_key(tmp_path):
+    _table().to_csv(tmp_path / "windows.csv", index=False, encoding="cp1252")
+    result = _train(tmp_path, tmp_path / "windows.csv")
+    assert result.exit_code == 2
+    assert "data.encoding" in result.output and "windows.csv" in result.output
+    assert not (tmp_path / "run").exists()
+    assert _train(tmp_path, tmp_path / "windows.csv", encoding="cp1252").exit_code == 0
+    assert set(read_table(tmp_path / "windows.csv", encoding="cp1252")["town"]) == {"Köln", "Zürich", "Málaga"}
+
+
+def test_a_repeated_column_name_is_an_error(tmp_path):
+    (tmp_path / "dup.csv").write_text("x1,x1,y\n1,2,a\n3,4,b\n")
+    with pytest.raises(DataError, match=r"'x1' \(columns 1, 2\)"):
+        read_table(tmp_path / "dup.csv")
+
+
+def test_infinite_features_are_missing_values_everywhere(tmp_path):
+    frame = _table()
+    frame.loc[[3, 7], "x2"] = np.inf
+    frame.loc[9, "x2"] = -np.inf
+    frame.to_csv(tmp_path / "inf.csv", index=False)
+    result = _train(tmp_path, tmp_path / "inf.csv")
+    assert result.exit_code == 0, result.output
+    assert "'x2'" in result.output and "3 infinite" in result.output
+    out = tmp_path / "pred.csv"
+    predicted = runner.invoke(app, ["predict", str(tmp_path / "run"), "--data", str(tmp_path / "inf.csv"), "--output", str(out)])
+    assert predicted.exit_code == 0, predicted.output
+    assert "3 infinite" in predicted.output
+    table = pd.read_csv(out)
+    assert len(table) == len(frame) and table["proba_yes"].notna().all()
+    evaluated = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "inf.csv")])
+    assert evaluated.exit_code == 0, evaluated.output
+
+
+def test_infinite_regression_target_stops_before_the_run(tmp_path):
+    frame = _table().assign(y=lambda f: f["x1"] * 2.0)
+    frame.loc[[4, 50], "y"] = np.inf
+    frame.to_csv(tmp_path / "target.csv", index=False)
+    result = _train(tmp_path, tmp_path / "target.csv")
+    assert result.exit_code == 2
+    assert "'y'" in result.output and "[4, 50]" in result.output and "diverged" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_class_with_one_row_stays_in_training(tmp_path):
+    frame = _table()
+    frame.loc[0, "y"] = "maybe"
+    frame.to_csv(tmp_path / "lone.csv", index=False)
+    result = _train(tmp_path, tmp_path / "lone.csv")
+    assert result.exit_code == 0, result.output
+    assert "'maybe'" in result.output.replace("['maybe']", "'maybe'") and "single row" in result.output
+    test = pd.read_parquet(tmp_path / "run/predictions/test.parquet")
+    assert 0 not in set(test["row"])
+
+
+def test_empty_column_and_small_table_notes(tmp_path):
+    frame = _table(n=40).assign(blank=np.nan)
+    frame.to_csv(tmp_path / "small.csv", index=False)
+    result = _train(tmp_path, tmp_path / "small.csv")
+    assert result.exit_code == 0, result.output
+    assert "'blank' is left out" in result.output
+    assert "only 40 rows" in result.output
