@@ -58,8 +58,12 @@ def _user_errors():
     """
     try:
         yield
-    except KeyboardInterrupt:
-        _error_console().print("[bold red]Interrupted.[/] A run directory, if any, is marked 'interrupted' in run.json.")
+    except KeyboardInterrupt as error:
+        console = _error_console()
+        console.show_cursor(True)  # a progress bar stopped mid-line leaves it hidden
+        run_dir = getattr(error, "run_dir", None)
+        where = f"The run directory {run_dir} is" if run_dir else "A run directory, if any, is"
+        console.print(f"\n[bold red]Interrupted.[/] {escape(where)} marked 'interrupted' in run.json.")
         raise typer.Exit(130)
     except Exception as error:  # noqa: BLE001
         from tabcli.errors import TabcliError
@@ -67,6 +71,18 @@ def _user_errors():
         if isinstance(error, TabcliError):
             _error_console().print(f"[bold red]Error:[/] {escape(str(error))}")
             raise typer.Exit(error.exit_code)
+        if isinstance(error, OSError) and error.errno is not None:
+            # A full disk, a file-size limit, a permission change mid-run: the machine's
+            # problem, not a bug; name the file and the cause.
+            where = f" '{error.filename}'" if error.filename else ""
+            run_dir = getattr(error, "run_dir", None)
+            _error_console().print(
+                f"[bold red]Error:[/] could not read or write{escape(where)}: {escape(error.strerror or str(error))}. "
+                "Free disk space or fix permissions and run again. "
+                + (f"The run directory {escape(str(run_dir))} is marked 'failed' in run.json and holds no partial model.keras."
+                   if run_dir else "")
+            )
+            raise typer.Exit(1)
         raise
 
 

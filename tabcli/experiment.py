@@ -16,7 +16,7 @@ from tabcli.errors import TabcliError
 from tabcli.metrics import compute_metrics
 from tabcli.models.spec import ModelSpec
 from tabcli.predictions import metric_inputs, prediction_table
-from tabcli.runs.run_dir import RunDirectory, default_run_dir, write_json_atomic
+from tabcli.runs.run_dir import RunDirectory, default_run_dir, write_atomic, write_json_atomic
 
 __all__ = ["TrainResult", "train_experiment", "build_keras_model", "split_metrics", "best_epoch"]
 
@@ -167,14 +167,16 @@ def train_experiment(
     run = RunDirectory(run_dir or default_run_dir(config.output.dir, config.name or "run"), config_folder)
     try:
         return _train_in(run, config, data, spec, console, say)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
         run.finish("interrupted", error="interrupted by the user (KeyboardInterrupt)")
+        error.run_dir = run.path  # for the command line's message
         raise
     except TabcliError as error:
         run.finish("failed", error=str(error))
         raise
     except BaseException as error:
         run.finish("failed", error=f"{type(error).__name__}: {error}")
+        error.run_dir = run.path
         raise
 
 
@@ -193,7 +195,7 @@ def _fit_gbdt(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
         seed=config.seed,
     )
     seconds = time.perf_counter() - started
-    joblib.dump(estimator, run.file("model.joblib"))
+    write_atomic(run.file("model.joblib"), lambda tmp: joblib.dump(estimator, tmp))
     run.update(parameters=gbdt.parameter_count(estimator), context_rows=[])
     return (lambda inputs, split: gbdt.predict_raw(estimator, spec, inputs)), history, seconds
 
@@ -236,7 +238,8 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
         extra_callbacks=callbacks,
     )
     seconds = time.perf_counter() - started
-    model.save(run.file("model.keras"))
+    # Written whole or not at all: a full disk must not leave a model.keras that looks usable.
+    write_atomic(run.file("model.keras"), model.save)
 
     if config.output.save_attention:
         collected = collect_attention(
@@ -273,7 +276,7 @@ def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
     schema = data.schema
     run.file("config.yaml").write_text(config_to_yaml(config), encoding="utf-8")
     run.update(seed=config.seed, name=config.name, model_type=config.model.type, task=schema.task, schema=schema.to_dict())
-    joblib.dump(data.preprocessor, run.file("preprocessing.joblib"))
+    write_atomic(run.file("preprocessing.joblib"), lambda tmp: joblib.dump(data.preprocessor, tmp))
     if config.model.type == "gbdt":
         predict, history, seconds = _fit_gbdt(run, config, data, spec, say)
     else:

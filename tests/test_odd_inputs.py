@@ -108,3 +108,64 @@ def test_empty_column_and_small_table_notes(tmp_path):
     assert result.exit_code == 0, result.output
     assert "'blank' is left out" in result.output
     assert "only 40 rows" in result.output
+
+
+# ------------------------------------------------------------------------------ command line
+def test_run_files_share_one_mode(tmp_path):
+    _table().to_csv(tmp_path / "t.csv", index=False)
+    assert _train(tmp_path, tmp_path / "t.csv").exit_code == 0
+    run = tmp_path / "run"
+    modes = {name: (run / name).stat().st_mode & 0o777 for name in ("config.yaml", "run.json", "metrics.json", "model.joblib")}
+    assert len(set(modes.values())) == 1, modes
+
+
+def test_a_failed_write_names_the_file_and_leaves_no_model(tmp_path, monkeypatch):
+    import errno
+
+    import joblib
+
+    _table().to_csv(tmp_path / "t.csv", index=False)
+    real_dump = joblib.dump
+
+    def full_disk(value, filename, *args, **kwargs):
+        if ".model.joblib." in str(filename):
+            with open(filename, "wb") as handle:
+                handle.write(b"half a model")
+            raise OSError(errno.ENOSPC, "No space left on device", str(filename))
+        return real_dump(value, filename, *args, **kwargs)
+
+    monkeypatch.setattr(joblib, "dump", full_disk)
+    result = _train(tmp_path, tmp_path / "t.csv")
+    assert result.exit_code == 1
+    assert "No space left on device" in result.output and "Traceback" not in result.output
+    run = tmp_path / "run"
+    assert not (run / "model.joblib").exists() and not list(run.glob(".model.joblib*"))
+    info = yaml.safe_load((run / "run.json").read_text())
+    assert info["status"] == "failed"
+    evaluated = runner.invoke(app, ["evaluate", str(run)])
+    assert evaluated.exit_code == 2 and "status 'failed'" in evaluated.output and "No space left" in evaluated.output
+
+
+def test_reversed_rows_and_wrong_set_keys_are_named(tmp_path):
+    from tabcli.errors import ConfigError
+    from tabcli.explain.explain import parse_rows
+
+    with pytest.raises(ConfigError, match="reversed.*'2-5'"):
+        parse_rows("5-2", 80)
+    _table().to_csv(tmp_path / "t.csv", index=False)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": {"train": str(tmp_path / "t.csv"), "target": "y"}}))
+    result = runner.invoke(app, ["train", str(config), "--set", "training.epoch=3"])
+    assert result.exit_code == 2 and "from --set training.epoch" in result.output
+
+
+def test_a_gate_that_cannot_apply_is_refused_before_the_batch(tmp_path):
+    _table().to_csv(tmp_path / "t.csv", index=False)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": {"train": str(tmp_path / "t.csv"), "target": "y"}, "model": {"type": "gbdt"}}))
+    out = tmp_path / "batch"
+    for gate, message in (("test.rmse<=0.5", "regression metric"), ("test.auc>=0.5", "not a metric"),
+                          ("nothing*:test.accuracy>0.5", "matches no config")):
+        result = runner.invoke(app, ["batch", str(config), "--gate", gate, "--output", str(out)])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not out.exists()

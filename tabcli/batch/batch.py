@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tabcli.batch.gates import GateResult, evaluate_gates, parse_gate
+from tabcli.batch.gates import GateResult, check_gates, evaluate_gates, parse_gate
 from tabcli.batch.junit import write_junit
 from tabcli.batch.leaderboard import summarize, write_leaderboard
 from tabcli.batch.plan import collect_configs, plan_runs
@@ -39,7 +39,8 @@ def run_batch(configs, jobs=1, repeat=1, overrides=(), gates=(), output=Path("ba
         failed) or 3 (a gate failed).
 
     Raises:
-        ConfigError: For unreadable gate expressions, no configs, or an ``output`` holding runs
+        ConfigError: For unreadable gate expressions or ones that could never be checked
+            (:func:`~tabcli.batch.gates.check_gates`), no configs, or an ``output`` holding runs
             without ``resume``.
     """
     output = Path(output)
@@ -48,6 +49,7 @@ def run_batch(configs, jobs=1, repeat=1, overrides=(), gates=(), output=Path("ba
     if (output / "runs").exists() and any((output / "runs").iterdir()) and not resume:
         raise ConfigError(f"'{output}' already holds runs of a batch; pass --resume to continue it, or choose another --output.")
     planned = plan_runs(files, repeat, list(overrides), output)
+    check_gates(parsed_gates, {run.config_id: run.task for run in planned})
     say = console.print if console is not None else (lambda *a, **k: None)
     say(f"batch: {len(files)} config(s) x {repeat} seed(s) = {len(planned)} run(s), {jobs} at a time -> {output}")
     progress = _Progress(console, len(planned))

@@ -23,7 +23,11 @@ from dataclasses import dataclass
 
 from tabcli.errors import ConfigError
 
-__all__ = ["Gate", "GateResult", "parse_gate", "evaluate_gates"]
+__all__ = ["Gate", "GateResult", "parse_gate", "check_gates", "evaluate_gates", "TASK_METRICS"]
+
+_CLASSIFICATION = ("accuracy", "balanced_accuracy", "roc_auc", "pr_auc", "log_loss", "f1_macro", "brier")
+#: The scalar metrics each task produces (``tabcli.metrics``), which a gate may name.
+TASK_METRICS = {"binary": _CLASSIFICATION, "multiclass": _CLASSIFICATION, "regression": ("rmse", "mae", "r2", "mape")}
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 _GATE = re.compile(
@@ -89,6 +93,35 @@ def parse_gate(text: str) -> Gate:
         factor = float(rhs_match["factor"]) if arith else None
     return Gate(text=text.strip(), pattern=match["pattern"], split=match["split"], metric=match["metric"],
                 op=match["op"], value=value, family=family, arith=arith, factor=factor)
+
+
+def check_gates(gates: list[Gate], tasks: dict[str, str | None]) -> None:
+    """Refuse, before anything runs, a gate that could never be checked.
+
+    Args:
+        gates: Parsed gates.
+        tasks: Config id -> its task (None where it cannot be told before training).
+
+    Raises:
+        ConfigError: For a metric no task produces, or one that none of the configs the gate
+            applies to (by its pattern, with a known task) produces.
+    """
+    known = sorted({m for names in TASK_METRICS.values() for m in names})
+    for gate in gates:
+        if gate.metric not in known:
+            raise ConfigError(f"--gate '{gate.text}': '{gate.metric}' is not a metric tabcli computes. Metrics: {', '.join(known)}.")
+        applies = {c: t for c, t in tasks.items() if not gate.pattern or fnmatch.fnmatch(c, gate.pattern)}
+        if gate.pattern and not applies:
+            raise ConfigError(f"--gate '{gate.text}': the pattern '{gate.pattern}' matches no config of this batch "
+                              f"({', '.join(sorted(tasks))}).")
+        told = {c: t for c, t in applies.items() if t is not None}
+        if told and not any(gate.metric in TASK_METRICS[t] for t in told.values()):
+            producers = sorted(t for t, names in TASK_METRICS.items() if gate.metric in names)
+            raise ConfigError(
+                f"--gate '{gate.text}' can never be checked: '{gate.metric}' is a {'/'.join(producers)} metric, and the "
+                f"configs it applies to are {', '.join(f'{c} ({t})' for c, t in sorted(told.items()))}. Metrics of "
+                f"those tasks: {', '.join(sorted({m for t in told.values() for m in TASK_METRICS[t]}))}."
+            )
 
 
 def evaluate_gates(gates: list[Gate], rows: list[dict]) -> list[GateResult]:

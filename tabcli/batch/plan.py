@@ -27,6 +27,8 @@ class PlannedRun:
         family: ``model.type`` (None if the config is invalid).
         dataset: ``<training file name>:<target>`` (None if the config is invalid).
         error: Why the config cannot run (invalid config), else None.
+        task: ``binary``, ``multiclass`` or ``regression`` (None if it cannot be told before
+            training, e.g. an unreadable file: the run then fails with the reason).
     """
 
     config_path: Path
@@ -37,6 +39,21 @@ class PlannedRun:
     family: str | None = None
     dataset: str | None = None
     error: str | None = None
+    task: str | None = None
+
+
+def _task(config) -> str | None:
+    """The config's task: as configured, or inferred from the training file's target column."""
+    if config.data.task != "auto":
+        return config.data.task
+    from tabcli.data.io import read_table
+    from tabcli.data.schema import infer_task
+
+    try:
+        frame = read_table(config.data.train, config.data.na_values, sep=config.data.sep, encoding=config.data.encoding)
+        return infer_task(frame[config.data.target].dropna(), "auto")[0]
+    except (TabcliError, KeyError):
+        return None
 
 
 def collect_configs(paths: list[Path]) -> list[Path]:
@@ -78,14 +95,15 @@ def plan_runs(configs: list[Path], repeat: int, overrides: list[str], output: Pa
             config = load_config(path, overrides)
             base_seed, family = config.seed, config.model.type
             dataset, error = f"{Path(config.data.train).name}:{config.data.target}", None
+            task = _task(config)
         except TabcliError as exc:
-            base_seed, family, dataset, error = 0, None, None, str(exc)
+            base_seed, family, dataset, error, task = 0, None, None, str(exc), None
         for index in range(repeat):
             seed = base_seed + index
             planned.append(PlannedRun(
                 config_path=path, config_id=config_id, seed=seed,
                 run_dir=output / "runs" / config_id / f"seed-{seed}",
                 log=output / "logs" / config_id / f"seed-{seed}.log",
-                family=family, dataset=dataset, error=error,
+                family=family, dataset=dataset, error=error, task=task,
             ))
     return planned

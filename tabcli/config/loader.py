@@ -99,12 +99,16 @@ def _resolve_loc(loc: Sequence[Any]) -> tuple[list[str], type[BaseModel] | None]
     return shown, holder
 
 
-def _format_errors(error: ValidationError, source: str) -> str:
-    """One line per problem, naming the dotted key and, for unknown keys, the allowed ones."""
+def _format_errors(error: ValidationError, source: str, set_keys: Sequence[str] = ()) -> str:
+    """One line per problem, naming the dotted key and, for unknown keys, the allowed ones;
+    a key given on the command line is blamed on ``--set``, not on the file."""
     lines = []
     for item in error.errors():
         shown, holder = _resolve_loc(item["loc"])
         key = ".".join(shown) or "(top level)"
+        given_by = next((k for k in set_keys if key == k or key.startswith(k + ".")), None)
+        origin = f" (from --set {given_by}=...)" if given_by else ""
+        start = len(lines)
         if item["type"] == "extra_forbidden":
             allowed = list(holder.model_fields) if holder is not None else []
             guess = difflib.get_close_matches(shown[-1], allowed, n=1)
@@ -122,11 +126,16 @@ def _format_errors(error: ValidationError, source: str) -> str:
             given_text = "" if isinstance(given, (dict, list)) or given is None else f" (given: {given!r})"
             message = item["msg"].removeprefix("Value error, ")
             lines.append(f"'{key}': {message}{given_text}.")
+        if origin:
+            lines[start] = lines[start].replace(f"'{key}'", f"'{key}'{origin}", 1)
+    if set_keys and all("(from --set" in line for line in lines):
+        source = f"from --set (applied to {source})"
     return f"Invalid config {source}:\n" + "\n".join(f"  - {line}" for line in lines)
 
 
-def validate_config(raw: Any, source: str = "") -> ExperimentConfig:
-    """Validate a raw config mapping into an :class:`ExperimentConfig`.
+def validate_config(raw: Any, source: str = "", set_keys: Sequence[str] = ()) -> ExperimentConfig:
+    """Validate a raw config mapping into an :class:`ExperimentConfig`; ``set_keys`` are the
+    dotted keys given with ``--set`` (errors in them name ``--set``).
 
     Raises:
         ConfigError: With every problem listed by dotted key.
@@ -136,7 +145,7 @@ def validate_config(raw: Any, source: str = "") -> ExperimentConfig:
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_format_errors(error, source)) from None
+        raise ConfigError(_format_errors(error, source, set_keys)) from None
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = (), cwd: Path | None = None) -> ExperimentConfig:
@@ -183,7 +192,8 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), cwd: Path | Non
                 data[key] = str((folder / value).resolve())
     apply_overrides(raw, overrides, base=(cwd or Path.cwd()))
     raw.setdefault("name", path.stem)
-    return validate_config(raw, source=f"'{path}'")
+    set_keys = [item.split("=", 1)[0].strip() for item in overrides if "=" in item]
+    return validate_config(raw, source=f"'{path}'", set_keys=set_keys)
 
 
 def _type_first(section: dict) -> dict:

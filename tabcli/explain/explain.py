@@ -73,6 +73,10 @@ def parse_rows(spec: str | None, count: int) -> list[int]:
         try:
             if "-" in part:
                 start, end = (int(p) for p in part.split("-", 1))
+                if end < start:
+                    raise ConfigError(
+                        f"--rows range '{part}' is reversed: write it from the lower row to the higher, '{end}-{start}'."
+                    )
                 positions.update(range(start, end + 1))
             elif part:
                 positions.add(int(part))

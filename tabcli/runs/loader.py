@@ -55,19 +55,24 @@ class LoadedRun:
         self.path = Path(path)
         if not self.path.is_dir():
             raise ConfigError(f"The run directory '{self.path}' does not exist. Give the folder `tabcli train` printed.")
+        # The status first: a run still training, failed or interrupted lacks its model, and
+        # saying so (with the recorded error) helps more than naming the missing file.
+        try:
+            self.info = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.info = {}
+        status = self.info.get("status")
+        if status is not None and status != "completed":
+            reason = f": {self.info['error']}" if self.info.get("error") else ""
+            advice = ("It is still training (or its process was killed); wait for it, or train it again."
+                      if status == "running" else "Train it again.")
+            raise ConfigError(f"The run in '{self.path}' has status '{status}'{reason}. {advice}")
         missing = [name for name in REQUIRED_FILES if not (self.path / name).is_file()]
         if not any((self.path / name).is_file() for name in MODEL_FILES):
             missing.append(" or ".join(MODEL_FILES))
         if missing:
             raise ConfigError(
                 f"'{self.path}' is not a complete tabcli run directory: {', '.join(missing)} missing."
-            )
-        self.info = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
-        status = self.info.get("status")
-        if status != "completed":
-            reason = f" ({self.info['error']})" if self.info.get("error") else ""
-            raise ConfigError(
-                f"The run in '{self.path}' did not complete: its status is '{status}'{reason}. Train it again."
             )
         raw = _as_saved(yaml.safe_load((self.path / "config.yaml").read_text(encoding="utf-8")))
         self.config: ExperimentConfig = validate_config(raw, source=f"'{self.path / 'config.yaml'}'")
