@@ -25,7 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 
 
@@ -116,7 +116,7 @@ def train(
     run_dir: Optional[Path] = typer.Option(
         None,
         "--run-dir",
-        help="Exact run directory (must not exist or be empty). Default: <output.dir>/<name>-<YYYYmmdd-HHMMSS>.",
+        help="Exact run directory (must not exist or be empty). Default: `<output.dir>/<name>-<YYYYmmdd-HHMMSS>`.",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display; print only the result."),
 ) -> None:
@@ -131,7 +131,7 @@ def train(
     others are inferred: numbers are numerical, strings/booleans categorical, integer columns
     with <= data.integer_categorical_max_unique distinct values categorical), data.drop,
     data.na_values, data.split.{valid,test,stratify}; model.type (tabular_attention |
-    multi_resolution | interpretable | ensemble | mlp) and its settings;
+    multi_resolution | interpretable | ensemble | mlp | gbdt) and its settings;
     training.{epochs,batch_size,learning_rate,early_stopping_patience}; output.dir.
     """
     console = _console()
@@ -181,7 +181,7 @@ def evaluate(
         None, "--data", "-d", help="Labelled CSV/TSV/Parquet file with the training columns. Default: the run's test split."
     ),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="Metrics JSON to write; plots go in its folder. Default: RUN_DIR/evaluation/<test|data>/metrics.json."
+        None, "--output", "-o", help="Metrics JSON to write; plots go in its folder. Default: `RUN_DIR/evaluation/<test|data>/metrics.json`."
     ),
 ) -> None:
     """Measure a trained run on its test split or on a new labelled file.
@@ -282,8 +282,8 @@ def batch(
     set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help="Override for every run (repeatable)."),
     gate: Optional[List[str]] = typer.Option(
         None, "--gate", "-g", metavar="EXPR",
-        help="Pass/fail condition on the mean over repeats, e.g. 'test.roc_auc>=0.92', 'test.rmse<=gbdt*1.05' "
-        "(relative to the gbdt run on the same table), 'penguins*:test.accuracy>0.95'. Repeatable.",
+        help="Pass/fail condition on the mean over repeats, e.g. `test.roc_auc>=0.92`, `test.rmse<=gbdt*1.05` "
+        "(relative to the gbdt run on the same table), `penguins*:test.accuracy>0.95`. Repeatable.",
     ),
     output: Path = typer.Option(Path("batch"), "--output", "-o", help="Folder for runs, logs, leaderboard and JUnit report."),
     resume: bool = typer.Option(False, "--resume", help="Keep runs already completed in OUTPUT; re-run failed or interrupted ones."),

@@ -4,6 +4,8 @@ names the file, column or config key, before any run directory exists."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -169,3 +171,16 @@ def test_a_gate_that_cannot_apply_is_refused_before_the_batch(tmp_path):
         result = runner.invoke(app, ["batch", str(config), "--gate", gate, "--output", str(out)])
         assert result.exit_code == 2 and message in result.output, result.output
         assert not out.exists()
+
+
+def test_help_reads_as_written():
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0
+    assert "<bool>" not in text and "{config}" not in text
+    assert "ensemble | mlp | gbdt" in text and "<output.dir>/<name>-<YYYYmmdd-HHMMSS>" in text
+    # A docstring paragraph is reflowed whole, not broken where the source line ended.
+    assert "(status, versions, times), model.keras" in text
+    assert not re.search(r"times\),[ │]*\n[ │]*model\.keras", result.output)
+    batch = " ".join(runner.invoke(app, ["batch", "--help"], terminal_width=100).output.split())
+    assert "test.rmse<=gbdt*1.05" in batch and "penguins*:test.accuracy>0.95" in batch
