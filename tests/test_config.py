@@ -89,7 +89,7 @@ def test_bad_values_are_explained(write_config):
     with pytest.raises(ConfigError, match="training.epochs"):
         load_config(write_config({"data": {"train": "a.csv", "target": "y"}}), ["training.epochs=0"])
     for value in ("0", "true", "autp"):  # true would otherwise be read as 1 row
-        with pytest.raises(ConfigError, match=r"'model.context_sample': context_sample must be a number of rows >= 1"):
+        with pytest.raises(ConfigError, match=r"'model.context_sample' \(from --set model.context_sample=...\): context_sample must be a number of rows >= 1"):
             load_config(write_config({"data": {"train": "a.csv", "target": "y"}}), [f"model.context_sample={value}"])
     with pytest.raises(ConfigError, match="model.type"):
         load_config(write_config({"data": {"train": "a.csv", "target": "y"}}), ["model.type=transformer"])
