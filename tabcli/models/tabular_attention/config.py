@@ -42,7 +42,8 @@ class TabularAttentionConfig(AttentionOptions):
     Every row becomes ``F`` feature tokens (a periodic or linear embedding per numerical column,
     an embedding table per categorical column); TabularAttention runs inter-feature attention
     over them. With ``inter_sample: retrieval`` the row then reads the labels of its ``retrieval.k``
-    nearest training rows (:class:`~tabcli.layers.RetrievalAttention`); with ``context`` (the
+    nearest training rows, nearest by a learned linear projection of the preprocessed features
+    (:class:`~tabcli.layers.RetrievalAttention`); with ``context`` (the
     default) it runs inter-sample attention between the row and ``context_rows`` training rows
     stored in the model (SAINT-style intersample attention; a row's prediction depends only on
     the row itself and those stored rows, never on the rest of its batch).
@@ -61,8 +62,9 @@ class TabularAttentionConfig(AttentionOptions):
     inter_sample: Literal["retrieval", "context", "none"] = Field(
         "context",
         description="Stage 2: 'context' (attention to context_rows random training rows stored in the model, "
-        "SAINT), 'retrieval' (each row attends to its k nearest training rows and reads their labels, after "
-        "TabR; not yet the default: California housing test RMSE 0.468 vs 0.466, docs/benchmarks.md) or "
+        "SAINT), 'retrieval' (each row attends to its k nearest training rows by a learned distance over its "
+        "features and reads their labels, after TabR; not yet the default: California housing test RMSE 0.449 vs "
+        "0.467 but 3-5x slower predictions and worse on two small tables, docs/benchmarks.md) or "
         "'none' (no inter-sample step).",
     )
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions, description="Retrieval settings (inter_sample: retrieval).")
