@@ -1,0 +1,26 @@
+"""PNG plots of a run's predictions and attention: curves, confusion matrix, heatmaps, bar charts.
+
+Every public function writes PNG files (dpi 110, tight bounding box), creating the folder when
+needed, closes its figures and returns the path(s) written. Curves are computed with
+scikit-learn and drawn with matplotlib. matplotlib is imported inside the functions, on the
+non-interactive "Agg" backend, so importing this package (and the command line) stays fast and
+works on machines without a display. One module per kind of display, as scikit-learn splits its
+own: ``classification``, ``regression``, ``heatmaps``, ``bars``.
+"""
+
+from __future__ import annotations
+
+from tabcli.evaluation.plots.bars import bar_chart, importance_comparison
+from tabcli.evaluation.plots.classification import classification_plots
+from tabcli.evaluation.plots.heatmaps import heatmap, heatmap_grid
+from tabcli.evaluation.plots.regression import regression_plots
+
+__all__ = [
+    "classification_plots",
+    "regression_plots",
+    "heatmap",
+    "heatmap_grid",
+    "bar_chart",
+    "importance_comparison",
+]
+
