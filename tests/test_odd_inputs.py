@@ -184,3 +184,33 @@ def test_help_reads_as_written():
     assert not re.search(r"times\),[ │]*\n[ │]*model\.keras", result.output)
     batch = " ".join(runner.invoke(app, ["batch", "--help"], terminal_width=100).output.split())
     assert "test.rmse<=gbdt*1.05" in batch and "penguins*:test.accuracy>0.95" in batch
+
+
+def test_date_columns_become_numerical_features(tmp_path):
+    from tabcli.data.dates import expand_dates
+    from tabcli.explain.importance import token_column
+
+    frame = _table()
+    days = pd.date_range("2020-01-01", periods=len(frame), freq="3D")
+    frame["signup"] = days.strftime("%Y-%m-%d")
+    frame.loc[5, "signup"] = "not a date"
+    frame.to_csv(tmp_path / "dates.csv", index=False)
+    result = _train(tmp_path, tmp_path / "dates.csv")
+    assert result.exit_code == 0, result.output
+    assert "'signup' is read as a date" in result.output
+    info = yaml.safe_load((tmp_path / "run/run.json").read_text())
+    assert info["schema"]["dates"] == ["signup"] and "signup" not in info["schema"]["categorical"]
+    expanded = expand_dates(frame, ["signup"])
+    assert list(expanded.columns[4:9]) == ["signup (year)", "signup (month)", "signup (day of week)",
+                                          "signup (day of year)", "signup (days since 1970)"]
+    np.testing.assert_array_equal(expanded.loc[1, ["signup (year)", "signup (month)", "signup (day of week)"]], [2020, 1, 5])
+    assert expanded.loc[1, "signup (days since 1970)"] == (days[1] - pd.Timestamp("1970-01-01")).days
+    assert expanded.loc[5, ["signup (year)", "signup (days since 1970)"]].isna().all()
+    assert token_column("signup (month)") == "signup" and token_column("signup (year) (missing)") == "signup"
+    # Prediction parses the dates of a new file the same way; a file without the column is refused by name.
+    out = tmp_path / "pred.csv"
+    predicted = runner.invoke(app, ["predict", str(tmp_path / "run"), "--data", str(tmp_path / "dates.csv"), "--output", str(out)])
+    assert predicted.exit_code == 0, predicted.output
+    frame.drop(columns=["signup"]).to_csv(tmp_path / "nodate.csv", index=False)
+    refused = runner.invoke(app, ["predict", str(tmp_path / "run"), "--data", str(tmp_path / "nodate.csv"), "--output", str(out), "--overwrite"])
+    assert refused.exit_code == 2 and "signup" in refused.output

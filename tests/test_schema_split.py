@@ -52,9 +52,14 @@ def test_schema_errors_name_the_problem(mixed_frame, kwargs, match):
         infer_schema(mixed_frame, **kwargs)
 
 
-def test_date_columns_are_rejected_with_advice(mixed_frame):
-    mixed_frame["when"] = pd.date_range("2020-01-01", periods=len(mixed_frame))
-    with pytest.raises(DataError, match="dates"):
+def test_date_columns_are_recognised_and_time_spans_refused(mixed_frame):
+    mixed_frame["when"] = pd.date_range("2020-01-01", periods=len(mixed_frame))  # a Parquet-style datetime dtype
+    mixed_frame["text_when"] = mixed_frame["when"].dt.strftime("%d/%m/%Y")
+    schema = infer_schema(mixed_frame, target="target")
+    assert schema.dates == ["when", "text_when"] and "when" not in schema.categorical
+    assert infer_schema(mixed_frame, target="target", categorical=["text_when"]).dates == ["when"]
+    mixed_frame["took"] = pd.to_timedelta(mixed_frame["x1"].abs(), unit="s")
+    with pytest.raises(DataError, match="time spans"):
         infer_schema(mixed_frame, target="target")
 
 

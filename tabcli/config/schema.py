@@ -70,6 +70,11 @@ class DataConfig(StrictModel):
     numerical: Optional[list[str]] = Field(None, description="Columns forced to numerical; others are inferred.")
     categorical: Optional[list[str]] = Field(None, description="Columns forced to categorical; others are inferred.")
     drop: list[str] = Field(default_factory=list, description="Columns to ignore (ids, leaks).")
+    dates: Optional[list[str]] = Field(
+        None,
+        description="Columns forced to dates (others holding dates are recognised); each becomes numerical "
+        "features: year, month, day of week, day of year, days since 1970.",
+    )
     na_values: list[str] = Field(default_factory=list, description="Extra strings read as missing values.")
     sep: str = Field(
         "auto", min_length=1,

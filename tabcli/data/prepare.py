@@ -73,6 +73,7 @@ def load_splits(config: DataConfig, seed: int = 42) -> tuple[TableSchema, Splits
         numerical=config.numerical,
         categorical=config.categorical,
         drop=config.drop,
+        dates=config.dates,
         integer_categorical_max_unique=config.integer_categorical_max_unique,
         source=f"the training file '{config.train}'",
     )

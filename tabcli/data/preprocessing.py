@@ -20,6 +20,7 @@ from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, QuantileTransformer
 
+from tabcli.data.dates import date_part_names, expand_dates
 from tabcli.data.schema import TableSchema
 from tabcli.errors import DataError
 
@@ -90,7 +91,9 @@ class TabularPreprocessor:
         """
         self._check_columns(frame, "the training rows")
         schema = self.schema
-        numerical, categorical = schema.numerical, schema.categorical
+        frame = expand_dates(frame, schema.date_columns)
+        numerical = [*schema.numerical, *(n for c in schema.date_columns for n in date_part_names(c))]
+        categorical = schema.categorical
         self.missing_indicator_columns = [c for c in numerical if self._finite(frame[[c]].copy())[c].isna().any()]
         transformers = []
         if numerical:
@@ -130,7 +133,7 @@ class TabularPreprocessor:
                 categorical,
             ))
         self.transformer_ = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
-        self.transformer_.fit(self._finite(frame[schema.features].copy()))
+        self.transformer_.fit(self._finite(frame[[*numerical, *categorical]].copy()))
         self.numerical_names = [*numerical, *(f"{c} (missing)" for c in self.missing_indicator_columns)]
         self.categorical_names = list(categorical)
         self.cardinalities = []
@@ -153,7 +156,7 @@ class TabularPreprocessor:
 
     def _finite(self, features: pd.DataFrame) -> pd.DataFrame:
         """``features`` with ``inf``/``-inf`` in numerical columns read as missing (in place)."""
-        for column in self.schema.numerical:
+        for column in features.columns:
             if column in features.columns and pd.api.types.is_float_dtype(features[column]):
                 features[column] = features[column].replace([np.inf, -np.inf], np.nan)
         return features
@@ -184,7 +187,8 @@ class TabularPreprocessor:
         if not self.fitted_:
             raise RuntimeError("TabularPreprocessor.transform called before fit.")
         self._check_columns(frame, what)
-        features = frame[self.schema.features].copy()
+        dates = self.schema.date_columns
+        features = expand_dates(frame[self.schema.features], dates)
         for column in self.schema.numerical:
             if not (pd.api.types.is_numeric_dtype(features[column]) or pd.api.types.is_bool_dtype(features[column])):
                 converted = pd.to_numeric(features[column], errors="coerce")

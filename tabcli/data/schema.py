@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from tabcli.data.dates import DATE_PARTS, looks_like_dates
 from tabcli.errors import DataError
 
 __all__ = ["TableSchema", "infer_schema", "infer_task", "MULTICLASS_MAX_INTEGER_CLASSES"]
@@ -41,6 +42,8 @@ class TableSchema:
         task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
         numerical: Numerical feature columns, in file order.
         categorical: Categorical feature columns, in file order.
+        dates: Date/time columns, each expanded into numerical features by the preprocessing
+            (``tabcli.data.dates``).
         classes: For classification, the sorted distinct target values (the positive class
             of a binary task is ``classes[1]``); empty for regression.
         dropped: Columns ignored, each with the reason.
@@ -54,11 +57,17 @@ class TableSchema:
     classes: list[Any] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    dates: list[str] = field(default_factory=list)
+
+    @property
+    def date_columns(self) -> list[str]:
+        """The date columns (none for a schema saved before dates were recognised)."""
+        return list(getattr(self, "dates", []))
 
     @property
     def features(self) -> list[str]:
-        """All feature columns: numerical first, then categorical."""
-        return [*self.numerical, *self.categorical]
+        """All feature columns of the table: numerical, categorical, then dates."""
+        return [*self.numerical, *self.categorical, *self.date_columns]
 
     def to_dict(self) -> dict:
         """JSON-ready description of the schema."""
@@ -67,6 +76,7 @@ class TableSchema:
             "task": self.task,
             "numerical": list(self.numerical),
             "categorical": list(self.categorical),
+            "dates": self.date_columns,
             "classes": [_plain(c) for c in self.classes],
             "dropped": dict(self.dropped),
             "notes": list(self.notes),
@@ -188,6 +198,7 @@ def infer_schema(
     numerical: Sequence[str] | None = None,
     categorical: Sequence[str] | None = None,
     drop: Sequence[str] = (),
+    dates: Sequence[str] | None = None,
     integer_categorical_max_unique: int = 10,
     source: str = "the training file",
 ) -> TableSchema:
@@ -201,6 +212,7 @@ def infer_schema(
         numerical: Columns forced to numerical (others are inferred).
         categorical: Columns forced to categorical (others are inferred).
         drop: Columns to ignore.
+        dates: Columns forced to dates (others holding dates are recognised).
         integer_categorical_max_unique: Integer columns with at most this many distinct
             values are categorical.
         source: How to name the table in error messages.
@@ -210,8 +222,7 @@ def infer_schema(
 
     Raises:
         DataError: If the target or a listed column is missing, a column is listed twice, a
-            forced-numerical column is not numeric, a date column is present, or no feature
-            column remains.
+            forced-numerical column is not numeric, or no feature column remains.
     """
     columns = list(frame.columns)
     if target not in columns:
@@ -222,13 +233,18 @@ def infer_schema(
     numerical = list(numerical or [])
     categorical = list(categorical or [])
     drop = list(drop or [])
+    dates = list(dates or [])
     _check_listed(drop, columns, "data.drop")
+    _check_listed(dates, columns, "data.dates")
     _check_listed(numerical, columns, "data.numerical")
     _check_listed(categorical, columns, "data.categorical")
-    both = sorted(set(numerical) & set(categorical))
-    if both:
-        raise DataError(f"Column(s) {both} are listed in both `data.numerical` and `data.categorical`.")
-    for key, listed in (("data.numerical", numerical), ("data.categorical", categorical), ("data.drop", drop)):
+    for first, second, key_a, key_b in ((numerical, categorical, "numerical", "categorical"),
+                                        (dates, numerical, "dates", "numerical"), (dates, categorical, "dates", "categorical")):
+        both = sorted(set(first) & set(second))
+        if both:
+            raise DataError(f"Column(s) {both} are listed in both `data.{key_a}` and `data.{key_b}`.")
+    for key, listed in (("data.numerical", numerical), ("data.categorical", categorical), ("data.drop", drop),
+                        ("data.dates", dates)):
         if target in listed:
             raise DataError(f"The target column '{target}' must not be listed in `{key}`.")
     forced_bad = [
@@ -272,14 +288,21 @@ def infer_schema(
         if column in categorical:
             schema.categorical.append(column)
             continue
+        if column in dates or (not values.isna().all() and looks_like_dates(values)):
+            schema.dates.append(column)
+            schema.notes.append(
+                f"Column '{column}' is read as a date and becomes numerical features: {', '.join(DATE_PARTS)}. "
+                "List it in `data.categorical` or `data.drop` to treat it otherwise."
+            )
+            continue
         if values.isna().all():
             schema.dropped[column] = "every value is missing"
             schema.notes.append(f"Column '{column}' is left out: every value is missing.")
             continue
-        if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
+        if pd.api.types.is_timedelta64_dtype(values):
             raise DataError(
-                f"Column '{column}' holds dates/times, which tabcli does not encode yet. Add it to "
-                "`data.drop`, or derive numeric columns (e.g. year, day of week) from it."
+                f"Column '{column}' holds time spans (timedelta), which tabcli does not encode. Add it to "
+                "`data.drop`, or convert it to a number of seconds."
             )
         if _is_text_like(values):
             schema.categorical.append(column)

@@ -7,6 +7,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from tabcli.data.dates import DATE_PARTS
+
 __all__ = [
     "token_column",
     "attention_importance",
@@ -16,14 +18,18 @@ __all__ = [
 ]
 
 _MISSING = re.compile(r"^(?P<column>.+) \(missing\)$")
+_DATE_PART = re.compile(r"^(?P<column>.+) \((?:" + "|".join(re.escape(p) for p in DATE_PARTS) + r")\)$")
 _FEATURE_AXES = ("key_feature", "feature", "key_numerical", "key_categorical")
 
 
 def token_column(token: str) -> str | None:
-    """The table column a model token stands for (``"age (missing)"`` -> ``"age"``; ``[CLS]`` -> None)."""
+    """The table column a model token stands for (``"age (missing)"`` -> ``"age"``, a date's
+    ``"signup (month)"`` -> ``"signup"``; ``[CLS]`` -> None)."""
     if token == "[CLS]":
         return None
     match = _MISSING.match(token)
+    token = match.group("column") if match else token
+    match = _DATE_PART.match(token)
     return match.group("column") if match else token
 
 
