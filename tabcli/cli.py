@@ -155,6 +155,9 @@ def _print_result(console, result) -> None:
     unit = "boosting iterations" if result.model_type == "gbdt" else "epochs"
     console.print(f"trained {result.epochs} {unit} in {result.seconds:.1f} s")
     console.print(f"run directory: [bold]{escape(str(result.run_dir))}[/]")
+    run = escape(str(result.run_dir))
+    console.print(f"next: tabcli evaluate {run} · tabcli explain {run} · "
+                  f"tabcli predict {run} --data FILE --output predictions.csv")
 
 
 def _metrics_table(title: str, columns: dict):
@@ -244,6 +247,7 @@ def explain(
         None, "--rows", "-r", help="Rows to explain one by one: 0-based positions and ranges, e.g. '0,3,10-12'. Default: 0-4."
     ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder. Default: RUN_DIR/explain."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier explanation in the output folder."),
 ) -> None:
     """Show what the model's attention looked at, next to permutation importance.
 
@@ -257,7 +261,7 @@ def explain(
     with _user_errors():
         from tabcli.explain.explain import explain_run
 
-        result = explain_run(run_dir, data, rows, output)
+        result = explain_run(run_dir, data, rows, output, overwrite=overwrite)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     if result.attention_importance:

@@ -214,3 +214,16 @@ def test_date_columns_become_numerical_features(tmp_path):
     frame.drop(columns=["signup"]).to_csv(tmp_path / "nodate.csv", index=False)
     refused = runner.invoke(app, ["predict", str(tmp_path / "run"), "--data", str(tmp_path / "nodate.csv"), "--output", str(out), "--overwrite"])
     assert refused.exit_code == 2 and "signup" in refused.output
+
+
+def test_explain_keeps_an_earlier_explanation_and_train_names_the_next_commands(tmp_path):
+    _table().to_csv(tmp_path / "t.csv", index=False)
+    trained = _train(tmp_path, tmp_path / "t.csv")
+    assert "next: tabcli evaluate" in trained.output and "tabcli explain" in trained.output
+    run = str(tmp_path / "run")
+    assert runner.invoke(app, ["explain", run, "--rows", "0"]).exit_code == 0
+    report = (tmp_path / "run/explain/report.html").read_bytes()
+    again = runner.invoke(app, ["explain", run, "--rows", "1"])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    assert (tmp_path / "run/explain/report.html").read_bytes() == report
+    assert runner.invoke(app, ["explain", run, "--rows", "1", "--overwrite"]).exit_code == 0

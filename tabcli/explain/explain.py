@@ -155,6 +155,7 @@ def explain_run(
     rows: str | None = None,
     output: str | Path | None = None,
     permutation_repeats: int = 3,
+    overwrite: bool = False,
 ) -> ExplainResult:
     """Explain a run's predictions: attention arrays, heatmaps, importance, report.
 
@@ -171,12 +172,14 @@ def explain_run(
         rows: Rows to explain individually (:func:`parse_rows`); default the first 5.
         output: Output folder.
         permutation_repeats: Shuffles per column for permutation importance.
+        overwrite: Replace the files of an earlier explanation in ``output``.
 
     Returns:
         :class:`ExplainResult`.
 
     Raises:
-        tabcli.errors.TabcliError: For an incomplete run, unreadable data or missing columns.
+        tabcli.errors.TabcliError: For an incomplete run, unreadable data or missing columns,
+            or an ``output`` that already holds an explanation (without ``overwrite``).
     """
     run = LoadedRun(run_dir)
     if run.is_keras:
@@ -196,6 +199,11 @@ def explain_run(
         frame, source = read_table(data, run.config.data.na_values, role="input", sep=run.config.data.sep, encoding=run.config.data.encoding), f"'{data}'"
     notes.extend(infinite_value_notes(frame, schema.numerical, source))
     positions = parse_rows(rows, len(frame))
+    target = Path(output) if output is not None else run.path / "explain"
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise ConfigError(
+            f"'{target}' already holds an explanation; pass --overwrite to replace it, or --output to write elsewhere."
+        )
     if len(frame) > MAX_GLOBAL_ROWS:
         sample = np.sort(np.random.default_rng(run.config.seed).choice(len(frame), MAX_GLOBAL_ROWS, replace=False))
         global_positions = np.union1d(sample, positions)

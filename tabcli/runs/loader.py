@@ -74,6 +74,12 @@ class LoadedRun:
             raise ConfigError(
                 f"'{self.path}' is not a complete tabcli run directory: {', '.join(missing)} missing."
             )
+        if (self.path / "model.keras").is_file():
+            # Before anything imports TensorFlow (the input pipeline does): its C++ start-up
+            # lines would otherwise come before tabcli's output, as they never do in `train`.
+            from tabcli._quiet import import_keras_quietly
+
+            import_keras_quietly()
         raw = _as_saved(yaml.safe_load((self.path / "config.yaml").read_text(encoding="utf-8")))
         self.config: ExperimentConfig = validate_config(raw, source=f"'{self.path / 'config.yaml'}'")
         self.preprocessor: TabularPreprocessor = joblib.load(self.path / "preprocessing.joblib")
