@@ -35,6 +35,8 @@ def _fake_mlflow(calls):
 
     module.set_tracking_uri = lambda uri: calls.setdefault("uri", uri)
     module.set_experiment = lambda name: calls.setdefault("experiment", name)
+    module.get_experiment_by_name = lambda name: None
+    module.create_experiment = lambda name, artifact_location=None: calls.setdefault("artifact_location", artifact_location)
     module.start_run = lambda run_name=None: calls.setdefault("run_name", run_name) and _Run()
     module.log_params = lambda params: calls.setdefault("params", params)
     module.log_metrics = lambda metrics: calls.setdefault("metrics", metrics)
@@ -50,7 +52,7 @@ def test_mlflow_logging(tmp_path, monkeypatch):
     result = runner.invoke(app, ["train", str(REPO / "configs" / "penguins" / "gbdt.yaml"), "--run-dir", str(run_dir), "--quiet",
                                  "--set", "tracking.mlflow=true", "--set", f"output.dir={tmp_path}", "--set", "model.max_iter=20"])
     assert result.exit_code == 0, result.output
-    assert calls["uri"] == (tmp_path / "mlruns").as_uri()
+    assert calls["uri"] == f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert calls["experiment"] == "penguins-gbdt" and calls["run_name"] == "run"
     assert calls["params"]["model.type"] == "gbdt" and calls["params"]["data.target"] == "species"
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -67,3 +69,24 @@ def test_mlflow_missing_is_a_clear_error_before_training(tmp_path, monkeypatch):
                                  "--set", "tracking.mlflow=true"])
     assert result.exit_code == 2 and "pip install 'tabcli[mlflow]'" in result.output
     assert not run_dir.exists()
+
+
+def test_mlflow_logging_with_the_real_package(tmp_path):
+    """The same run logged by the installed mlflow (the `mlflow` extra) to a local store, read back
+    through mlflow's own client."""
+    import pytest
+
+    mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed (pip install 'tabcli[mlflow]')")
+    run_dir = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(REPO / "configs" / "penguins" / "gbdt.yaml"), "--run-dir", str(run_dir), "--quiet",
+                                 "--set", "tracking.mlflow=true", "--set", f"output.dir={tmp_path}", "--set", "model.max_iter=20"])
+    assert result.exit_code == 0, result.output
+    run_id = json.loads((run_dir / "run.json").read_text())["mlflow_run_id"]
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    logged = mlflow.get_run(run_id)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert logged.data.metrics["test_accuracy"] == metrics["test"]["accuracy"]
+    assert logged.data.params["model.type"] == "gbdt" and logged.info.run_name == "run"
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+    assert {"config.yaml", "metrics.json", "run.json"} <= artifacts
+    assert (tmp_path / "mlartifacts").is_dir()

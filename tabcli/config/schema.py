@@ -119,7 +119,7 @@ class TrackingConfig(StrictModel):
 
     mlflow: bool = Field(False, description="Log params, metrics and run files to MLflow (pip install 'tabcli[mlflow]').")
     mlflow_uri: Optional[str] = Field(
-        None, description="MLflow tracking URI; default: a local file store <output.dir>/mlruns."
+        None, description="MLflow tracking URI; default: a local SQLite store <output.dir>/mlflow.db (artifacts in <output.dir>/mlartifacts)."
     )
     experiment: Optional[str] = Field(None, description="MLflow experiment name; default: the run name.")
 

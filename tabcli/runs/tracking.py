@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from tabcli.config.schema import ExperimentConfig
@@ -51,9 +52,20 @@ def log_to_mlflow(config: ExperimentConfig, run_dir: Path, metrics: dict) -> str
         The MLflow run id.
     """
     mlflow = require_mlflow()
-    uri = config.tracking.mlflow_uri or (Path(config.output.dir).resolve() / "mlruns").as_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(config.tracking.experiment or config.name or "tabcli")
+    for name in ("mlflow", "alembic"):  # their INFO lines (database set-up) are not tabcli's output
+        logging.getLogger(name).setLevel(logging.WARNING)
+    experiment = config.tracking.experiment or config.name or "tabcli"
+    if config.tracking.mlflow_uri:
+        mlflow.set_tracking_uri(config.tracking.mlflow_uri)
+    else:
+        # A local SQLite store: MLflow 3 refuses new runs in its file store ("maintenance mode").
+        # Artifacts go beside it rather than into the current directory (MLflow's default).
+        folder = Path(config.output.dir).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+        if mlflow.get_experiment_by_name(experiment) is None:
+            mlflow.create_experiment(experiment, artifact_location=(folder / "mlartifacts").as_uri())
+    mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_dir.name) as active:
         mlflow.log_params(flatten(config.model_dump(mode="json")))
         mlflow.log_metrics({
