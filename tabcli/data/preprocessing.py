@@ -94,7 +94,8 @@ class TabularPreprocessor:
         frame = expand_dates(frame, schema.date_columns)
         numerical = [*schema.numerical, *(n for c in schema.date_columns for n in date_part_names(c))]
         categorical = schema.categorical
-        self.missing_indicator_columns = [c for c in numerical if self._finite(frame[[c]].copy())[c].isna().any()]
+        features = self._finite(frame[[*numerical, *categorical]].copy())  # once, for indicators and fit
+        self.missing_indicator_columns = [c for c in numerical if features[c].isna().any()]
         transformers = []
         if numerical:
             transformers.append((
@@ -133,7 +134,7 @@ class TabularPreprocessor:
                 categorical,
             ))
         self.transformer_ = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
-        self.transformer_.fit(self._finite(frame[[*numerical, *categorical]].copy()))
+        self.transformer_.fit(features)
         self.numerical_names = [*numerical, *(f"{c} (missing)" for c in self.missing_indicator_columns)]
         self.categorical_names = list(categorical)
         self.cardinalities = []
