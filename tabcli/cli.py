@@ -78,12 +78,27 @@ def _user_errors():
             run_dir = getattr(error, "run_dir", None)
             _error_console().print(
                 f"[bold red]Error:[/] could not read or write{escape(where)}: {escape(error.strerror or str(error))}. "
-                "Free disk space or fix permissions and run again. "
+                f"{_os_error_advice(error.errno)} "
                 + (f"The run directory {escape(str(run_dir))} is marked 'failed' in run.json and holds no partial model.keras."
                    if run_dir else "")
             )
             raise typer.Exit(1)
         raise
+
+
+def _os_error_advice(code: int) -> str:
+    """What to do about a failed read or write, by its errno."""
+    import errno
+
+    advice = {
+        errno.ENOSPC: "Free disk space and run again.",
+        errno.EDQUOT: "Free space within your disk quota and run again.",
+        errno.EFBIG: "A file-size limit stopped the write (see `ulimit -f`); raise it and run again.",
+        errno.EACCES: "Fix the permissions of that path and run again.",
+        errno.EPERM: "Fix the permissions of that path and run again.",
+        errno.EROFS: "That file system is read-only; choose another output directory and run again.",
+    }
+    return advice.get(code, "Check the path and the disk, then run again.")
 
 
 def escape(text: str) -> str:

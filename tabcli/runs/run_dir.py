@@ -39,8 +39,12 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and not error.filename:
+            # Writers such as Keras' zip archive raise EFBIG/ENOSPC without a file name; the
+            # user needs to know which file could not be written.
+            error.filename = str(path)
         raise
 
 
