@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional
 
-import contextlib
-
 import typer
 
 from tabcli._version import __version__
+from tabcli.cli_support import console as _console
+from tabcli.cli_support import escape, metrics_table, user_errors
 
 EXIT_CODES = """Exit codes: 0 success; 1 training failed (e.g. the loss diverged) or an unexpected error;
 2 invalid config, data or arguments (nothing is trained); 130 interrupted (Ctrl-C)."""
@@ -42,79 +42,6 @@ def _main(
     ),
 ) -> None:
     """Attention models for tables."""
-
-
-def _error_console():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-@contextlib.contextmanager
-def _user_errors():
-    """Turn tabcli's user errors into a one-paragraph message and an exit code; Ctrl-C into 130.
-
-    Unexpected exceptions (bugs) keep their traceback.
-    """
-    try:
-        yield
-    except KeyboardInterrupt as error:
-        console = _error_console()
-        console.show_cursor(True)  # a progress bar stopped mid-line leaves it hidden
-        run_dir = getattr(error, "run_dir", None)
-        where = f"The run directory {run_dir} is" if run_dir else "A run directory, if any, is"
-        console.print(f"\n[bold red]Interrupted.[/] {escape(where)} marked 'interrupted' in run.json.")
-        raise typer.Exit(130)
-    except Exception as error:  # noqa: BLE001
-        from tabcli.errors import TabcliError
-
-        if isinstance(error, TabcliError):
-            _error_console().print(f"[bold red]Error:[/] {escape(str(error))}")
-            raise typer.Exit(error.exit_code)
-        if isinstance(error, OSError) and error.errno is not None:
-            # A full disk, a file-size limit, a permission change mid-run: the machine's
-            # problem, not a bug; name the file and the cause.
-            where = f" '{error.filename}'" if error.filename else ""
-            run_dir = getattr(error, "run_dir", None)
-            _error_console().print(
-                f"[bold red]Error:[/] could not read or write{escape(where)}: {escape(error.strerror or str(error))}. "
-                f"{_os_error_advice(error.errno)} "
-                + (f"The run directory {escape(str(run_dir))} is marked 'failed' in run.json and holds no partial model.keras."
-                   if run_dir else "")
-            )
-            raise typer.Exit(1)
-        raise
-
-
-def _os_error_advice(code: int) -> str:
-    """What to do about a failed read or write, by its errno."""
-    import errno
-
-    advice = {
-        errno.ENOSPC: "Free disk space and run again.",
-        errno.EDQUOT: "Free space within your disk quota and run again.",
-        errno.EFBIG: "A file-size limit stopped the write (see `ulimit -f`); raise it and run again.",
-        errno.EACCES: "Fix the permissions of that path and run again.",
-        errno.EPERM: "Fix the permissions of that path and run again.",
-        errno.EROFS: "That file system is read-only; choose another output directory and run again.",
-    }
-    return advice.get(code, "Check the path and the disk, then run again.")
-
-
-def escape(text: str) -> str:
-    """Escape rich markup in user-provided text (paths, messages may hold brackets)."""
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
-
-
-def _console():
-    from rich.console import Console
-
-    console = Console(highlight=False, soft_wrap=True)
-    if not console.is_terminal:  # logs and pipes: room for wide tables instead of 80 columns
-        console = Console(highlight=False, soft_wrap=True, width=max(console.width, 160))
-    return console
 
 
 @app.command()
@@ -150,7 +77,7 @@ def train(
     training.{epochs,batch_size,learning_rate,early_stopping_patience}; output.dir.
     """
     console = _console()
-    with _user_errors():
+    with user_errors():
         from tabcli.config import load_config
 
         experiment = load_config(config, set_ or [])
@@ -166,30 +93,13 @@ def train(
 
 
 def _print_result(console, result) -> None:
-    console.print(_metrics_table(f"metrics ({result.task})", result.metrics))
+    console.print(metrics_table(f"metrics ({result.task})", result.metrics))
     unit = "boosting iterations" if result.model_type == "gbdt" else "epochs"
     console.print(f"trained {result.epochs} {unit} in {result.seconds:.1f} s")
     console.print(f"run directory: [bold]{escape(str(result.run_dir))}[/]")
     run = escape(str(result.run_dir))
     console.print(f"next: tabcli evaluate {run} · tabcli explain {run} · "
                   f"tabcli predict {run} --data FILE --output predictions.csv")
-
-
-def _metrics_table(title: str, columns: dict):
-    """A rich table of scalar metrics, one column per entry of ``columns`` (name -> metrics)."""
-    from rich.table import Table
-
-    from tabcli.metrics import scalar_metrics
-
-    table = Table(title=title, title_justify="left")
-    table.add_column("metric")
-    for name in columns:
-        table.add_column(name, justify="right")
-    first = next(iter(columns.values()))
-    for key in scalar_metrics(first):
-        cells = [("-" if m.get(key) is None else f"{m[key]:.4f}") for m in columns.values()]
-        table.add_row(key, *cells)
-    return table
 
 
 @app.command()
@@ -210,13 +120,13 @@ def evaluate(
     The test split is recreated from the run's config and seed (the data file must be unchanged).
     """
     console = _console()
-    with _user_errors():
+    with user_errors():
         from tabcli.evaluation.evaluate import evaluate_run
 
         result = evaluate_run(run_dir, data, output)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
-    console.print(_metrics_table(f"{result.name}: {result.rows} rows", {result.name: result.metrics}))
+    console.print(metrics_table(f"{result.name}: {result.rows} rows", {result.name: result.metrics}))
     matrix = result.metrics.get("confusion_matrix")
     if matrix is not None:
         console.print(f"confusion matrix (rows: true, columns: predicted): {escape(str(matrix))}")
@@ -239,7 +149,7 @@ def predict(
     categories and missing values are handled as in training.
     """
     console = _console()
-    with _user_errors():
+    with user_errors():
         from tabcli.inference import predict_file
 
         notes: list[str] = []
@@ -273,7 +183,7 @@ def explain(
     self-contained report.html.
     """
     console = _console()
-    with _user_errors():
+    with user_errors():
         from tabcli.explain.explain import explain_run
 
         result = explain_run(run_dir, data, rows, output, overwrite=overwrite)
@@ -315,12 +225,61 @@ def batch(
     count and status, sorted best first within each table.
     """
     console = _console()
-    with _user_errors():
+    with user_errors():
         from tabcli.batch.batch import run_batch
 
         result = run_batch(configs, jobs=jobs, repeat=repeat, overrides=set_ or [], gates=gate or [], output=output,
                            resume=resume, console=console)
     raise typer.Exit(result.exit_code)
+
+
+TUNE_EXIT_CODES = ("Exit codes: 0 the search ran and at least one trial completed; 1 no trial completed; "
+                   "2 invalid config, space, data or arguments (no trial ran); 130 interrupted (--resume continues).")
+
+
+@app.command(epilog=TUNE_EXIT_CODES)
+def tune(
+    config: Path = typer.Argument(..., help="Experiment config (YAML); its `tune:` section sets metric, sampler, pruner and space.", show_default=False),
+    trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1, help="Trials this process runs (default 20 without --timeout)."),
+    timeout: Optional[str] = typer.Option(None, "--timeout", "-t", metavar="DURATION", help="Stop starting trials after this time: 90s, 20m, 1h30m."),
+    storage: Optional[str] = typer.Option(
+        None, "--storage", metavar="URL",
+        help="Optuna storage. Default: SQLite `OUTPUT/study.db`. `postgresql://user:pass@host/db` lets any number of "
+        "`tabcli tune --resume` processes, on any machines, share one study (pip install 'tabcli[postgres]').",
+    ),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the config's name)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Tune folder (default: `<output.dir>/<name>-tune`)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue (or join) the existing study; finished trials are kept, never repeated."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help="Override a config key (repeatable)."),
+) -> None:
+    """Search hyper-parameters with Optuna; every trial is an ordinary run directory.
+
+    The metric is read from the validation split (test rows never choose anything). Without
+    `tune.space` each model family searches its documented default space (docs/tuning.md).
+    Writes to the tune folder: study.db (SQLite storage), trials/trial-NNNN (run directories),
+    trials.csv / trials.md / trials.json and best.yaml (`tabcli train best.yaml` retrains the best trial).
+    """
+    console = _console()
+    with user_errors():
+        from tabcli.tune.runner import TuneRequest, parse_duration, run_tune
+
+        seconds = parse_duration(timeout)
+        request = TuneRequest(config=config, overrides=set_ or [], trials=trials if trials or seconds else 20,
+                              timeout=seconds, storage=storage, study=study, output=output, resume=resume)
+        outcome = run_tune(request, console=console)
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(outcome.counts.items())) or "no trials"
+    console.print(f"study '{escape(outcome.study_name)}': {counts}")
+    if outcome.best_number is not None:
+        console.print(f"best: trial {outcome.best_number}, valid.{outcome.metric} {outcome.best_value:.4f}; "
+                      f"config [bold]{escape(str(outcome.best_config))}[/]")
+    console.print(f"trials: {escape(str(outcome.folder / 'trials.csv'))}")
+    if outcome.interrupted:
+        console.print(f"[bold red]Interrupted.[/] Continue with: tabcli tune {escape(str(config))} --resume "
+                      f"--output {escape(str(outcome.folder))}")
+        raise typer.Exit(130)
+    if outcome.best_number is None:
+        console.print("[bold red]No trial completed[/]; see the error column of trials.csv.")
+        raise typer.Exit(1)
 
 
 def _terminate_as_interrupt(signum, frame):

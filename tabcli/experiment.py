@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +128,7 @@ def train_experiment(
     run_dir: Path | None = None,
     console: Console | None = None,
     config_folder: Path | None = None,
+    callbacks: Sequence = (),
 ) -> TrainResult:
     """Train one experiment and write its run directory.
 
@@ -139,6 +141,7 @@ def train_experiment(
         run_dir: Exact run folder; default ``<output.dir>/<name>-<timestamp>``.
         console: Where progress and messages go (None: silent).
         config_folder: Folder of the config file, for the git commit in ``run.json``.
+        callbacks: Extra Keras callbacks for the fit (e.g. `tabcli tune`'s pruning); ignored by gbdt.
 
     Returns:
         :class:`TrainResult`.
@@ -166,7 +169,7 @@ def train_experiment(
 
     run = RunDirectory(run_dir or default_run_dir(config.output.dir, config.name or "run"), config_folder)
     try:
-        return _train_in(run, config, data, spec, console, say)
+        return _train_in(run, config, data, spec, console, say, callbacks)
     except KeyboardInterrupt as error:
         run.finish("interrupted", error="interrupted by the user (KeyboardInterrupt)")
         error.run_dir = run.path  # for the command line's message
@@ -200,7 +203,8 @@ def _fit_gbdt(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
     return (lambda inputs, split: gbdt.predict_raw(estimator, spec, inputs)), history, seconds
 
 
-def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, spec: ModelSpec, console, say):
+def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, spec: ModelSpec, console, say,
+               extra_callbacks: Sequence = ()):
     """Build, train and save a Keras family; returns ``(predict, history, seconds)``."""
     from tabcli._quiet import import_keras_quietly
 
@@ -217,7 +221,7 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
     run.update(parameters=int(model.count_params()), context_rows=context_ids,
                retrieval_candidates=0 if candidates is None else len(candidates.ids))
     say(f"model [cyan]{config.model.type}[/]: {model.count_params():,} parameters; run directory {escape(str(run.path))}")
-    callbacks = []
+    callbacks = list(extra_callbacks)
     if config.output.tensorboard:
         import keras
 
@@ -270,7 +274,8 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
     return predict, history, seconds
 
 
-def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, spec: ModelSpec, console, say) -> TrainResult:
+def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, spec: ModelSpec, console, say,
+              callbacks: Sequence = ()) -> TrainResult:
     import joblib
 
     schema = data.schema
@@ -280,7 +285,7 @@ def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
     if config.model.type == "gbdt":
         predict, history, seconds = _fit_gbdt(run, config, data, spec, say)
     else:
-        predict, history, seconds = _fit_keras(run, config, data, spec, console, say)
+        predict, history, seconds = _fit_keras(run, config, data, spec, console, say, callbacks)
     history.to_csv(run.file("history.csv"), index=False)
 
     metrics, outputs = split_metrics(data, predict)

@@ -9,8 +9,10 @@ import math
 import numpy as np
 from sklearn import metrics as skm
 
-__all__ = ["classification_metrics", "regression_metrics", "compute_metrics", "scalar_metrics", "PRIMARY_METRIC"]
+__all__ = ["classification_metrics", "regression_metrics", "compute_metrics", "scalar_metrics", "PRIMARY_METRIC", "MONITOR_METRIC"]
 
+#: The Keras metric (its name in the training logs, ``val_<name>``) followed per epoch for each task.
+MONITOR_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "rmse"}
 #: The metric a run is judged by, and whether higher is better.
 PRIMARY_METRIC = {"binary": ("roc_auc", True), "multiclass": ("accuracy", True), "regression": ("rmse", False)}
 

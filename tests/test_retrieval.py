@@ -58,9 +58,13 @@ def _layer(rows, labels, **options):
     return layer
 
 
-def test_training_rows_never_retrieve_themselves():
+KEYS = pytest.mark.parametrize("key_embedding", ["linear", "periodic"])
+
+
+@KEYS
+def test_training_rows_never_retrieve_themselves(key_embedding):
     rows = _rows(12, seed=1)
-    layer = _layer(rows, np.arange(12) % 2, k=4, num_classes=2)
+    layer = _layer(rows, np.arange(12) % 2, k=4, num_classes=2, key_embedding=key_embedding)
     x = np.random.default_rng(1).normal(size=(12, 8)).astype("float32")
 
     def retrieved(index, training):
@@ -103,13 +107,14 @@ def test_self_exclusion_stops_a_label_leak(exclude):
         assert final < 0.1
 
 
-def test_keys_are_trained_through_the_neighbours_too():
+@KEYS
+def test_keys_are_trained_through_the_neighbours_too(key_embedding):
     """Both sides of -||k - k_i||^2 carry gradient: the loss depends on the candidates' keys as
     computed in the call (a scheme with cached candidate keys would give them none)."""
     import tensorflow as tf
 
     rows = _rows(20, seed=4)
-    layer = _layer(rows, np.arange(20) % 2, k=5, num_classes=2)
+    layer = _layer(rows, np.arange(20) % 2, k=5, num_classes=2, key_embedding=key_embedding)
     queries = _rows(6, seed=5)
     with tf.GradientTape() as tape:
         tape.watch(layer.candidate_numerical.value)
@@ -117,10 +122,17 @@ def test_keys_are_trained_through_the_neighbours_too():
         loss = tf.reduce_sum(output**2)
     gradient = tape.gradient(loss, layer.candidate_numerical.value)
     assert gradient is not None and np.abs(np.asarray(tf.convert_to_tensor(gradient))).max() > 1e-6
+    if key_embedding == "periodic":  # the key embedding is trained, through rows and candidates
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(np.zeros((6, 8), "float32"), numerical=queries["numerical"],
+                                       categorical=queries["categorical"]) ** 2)
+        grads = tape.gradient(loss, layer.key_embedder.trainable_variables)
+        assert all(g is not None and np.abs(np.asarray(tf.convert_to_tensor(g))).max() > 1e-6 for g in grads)
 
 
-def test_predictions_do_not_depend_on_the_batch():
-    model, _ = _model()
+@KEYS
+def test_predictions_do_not_depend_on_the_batch(key_embedding):
+    model, _ = _model(key_embedding=key_embedding)
     rows = _rows(30, seed=5)
     full = model.predict(with_candidate_index(model, rows), batch_size=30, verbose=0)
     singles = np.concatenate([model.predict(with_candidate_index(model, {k: v[i:i + 1] for k, v in rows.items()}), verbose=0)
@@ -131,8 +143,9 @@ def test_predictions_do_not_depend_on_the_batch():
     np.testing.assert_allclose(shuffled, full[perm], atol=1e-5)
 
 
-def test_candidates_are_read_and_stored(tmp_path):
-    model, candidates = _model(num_heads=2)
+@KEYS
+def test_candidates_are_read_and_stored(tmp_path, key_embedding):
+    model, candidates = _model(num_heads=2, key_embedding=key_embedding)
     layer = model.get_layer("retrieval")
     np.testing.assert_array_equal(np.asarray(layer.candidate_ids), candidates.ids)
     np.testing.assert_array_equal(np.asarray(layer.candidate_labels), candidates.labels)

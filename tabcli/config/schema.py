@@ -10,6 +10,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, model_validator
 
+from tabcli.config.tune import TuneConfig
 from tabcli.models.base_config import StrictModel
 from tabcli.models.ensemble.config import EnsembleConfig
 from tabcli.models.gbdt.config import GBDTConfig
@@ -134,6 +135,7 @@ class ExperimentConfig(StrictModel):
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Optimisation settings.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Output settings.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Experiment tracking (MLflow).")
+    tune: TuneConfig = Field(default_factory=TuneConfig, description="Hyper-parameter search (`tabcli tune` only).")
 
     @model_validator(mode="before")
     @classmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tabcli.layers.embeddings import PeriodicEmbedding
+
 __all__ = ["RetrievalAttention", "top_k_indices"]
 
 
@@ -104,6 +106,16 @@ class RetrievalAttention(keras.layers.Layer):
         dropout_rate: Dropout on the retrieval weights (TabR's "context dropout") and inside
             ``T``, in ``[0, 1)``; active only when ``training=True``.
         ffn_multiplier: Hidden width of ``T`` as a multiple of ``d_model``.
+        key_embedding: ``"linear"`` (keys are a linear map of the numerical values, TabR-S) or
+            ``"periodic"`` (each numerical value first goes through its own periodic embedding,
+            :class:`~tabcli.layers.PeriodicEmbedding`, as TabR's best variants use numerical
+            embeddings before the key projection; the distance can then follow fast-varying
+            functions of a value, e.g. latitude). With ``"periodic"`` every call embeds every
+            candidate (``N * n_num * 2 * num_frequencies * key_embedding_dim`` multiply-adds)
+            and holds ``(N, n_num, 2 * num_frequencies)`` floats.
+        key_embedding_dim: Channels per numerical column of the periodic key embedding.
+        num_frequencies: Frequencies per column of the periodic key embedding.
+        sigma: Initial frequency scale of the periodic key embedding.
         **kwargs: Standard layer keyword arguments.
 
     Call arguments:
@@ -131,13 +143,14 @@ class RetrievalAttention(keras.layers.Layer):
     Raises:
         ValueError: On ``num_candidates < 2``, ``k < 1``, no feature columns, a cardinality
             below 1, a ``d_model`` or ``key_dim`` not divisible by ``num_heads``,
-            ``dropout_rate`` outside ``[0, 1)``, inputs not of rank 2, or candidate arrays of
+            ``dropout_rate`` outside ``[0, 1)``, an unknown ``key_embedding``, inputs not of rank 2, or candidate arrays of
             the wrong shape.
     """
 
     def __init__(self, num_candidates: int, d_model: int, num_numerical: int = 0, cardinalities=(),
                  k: int = 96, num_classes: int | None = None, key_dim: int | None = None, num_heads: int = 1,
-                 dropout_rate: float = 0.0, ffn_multiplier: float = 2.0, **kwargs):
+                 dropout_rate: float = 0.0, ffn_multiplier: float = 2.0, key_embedding: str = "linear",
+                 key_embedding_dim: int = 8, num_frequencies: int = 16, sigma: float = 0.1, **kwargs):
         super().__init__(**kwargs)
         key_dim = d_model if key_dim is None else key_dim
         cardinalities = [int(c) for c in cardinalities]
@@ -161,6 +174,13 @@ class RetrievalAttention(keras.layers.Layer):
             raise ValueError(f"dropout_rate must be in [0, 1); received dropout_rate={dropout_rate}.")
         if float(ffn_multiplier) <= 0:
             raise ValueError(f"ffn_multiplier must be > 0; received ffn_multiplier={ffn_multiplier}.")
+        if key_embedding not in ("linear", "periodic"):
+            raise ValueError(f"key_embedding must be 'linear' or 'periodic'; received key_embedding={key_embedding!r}.")
+        if int(key_embedding_dim) < 1 or int(num_frequencies) < 1 or float(sigma) <= 0:
+            raise ValueError(
+                "key_embedding_dim and num_frequencies must be >= 1 and sigma > 0; received "
+                f"key_embedding_dim={key_embedding_dim}, num_frequencies={num_frequencies}, sigma={sigma}."
+            )
         self.num_candidates = int(num_candidates)
         self.d_model = int(d_model)
         self.num_numerical = int(num_numerical)
@@ -171,6 +191,11 @@ class RetrievalAttention(keras.layers.Layer):
         self.num_heads = int(num_heads)
         self.dropout_rate = float(dropout_rate)
         self.ffn_multiplier = float(ffn_multiplier)
+        self.key_embedding = key_embedding
+        self.key_embedding_dim = int(key_embedding_dim)
+        self.num_frequencies = int(num_frequencies)
+        self.sigma = float(sigma)
+        self._periodic = key_embedding == "periodic" and self.num_numerical > 0
 
     def build(self, inputs_shape, numerical_shape=None, categorical_shape=None, candidate_index_shape=None):
         input_shape = tuple(inputs_shape)
@@ -179,7 +204,14 @@ class RetrievalAttention(keras.layers.Layer):
                 f"RetrievalAttention expects inputs of shape (batch, d_model={self.d_model}); received {input_shape}."
             )
         d, n = self.d_model, self.num_candidates
-        width = self.num_numerical + sum(self.cardinalities)
+        numerical_width = self.num_numerical * (self.key_embedding_dim if self._periodic else 1)
+        width = numerical_width + sum(self.cardinalities)
+        self.feature_width = width
+        if self._periodic:
+            self.key_embedder = PeriodicEmbedding(
+                self.key_embedding_dim, self.num_frequencies, self.sigma, name="key_embedding"
+            )
+            self.key_embedder.build((None, self.num_numerical))
         # One linear map of [numerical, one-hot categorical], TabR's default initialisation
         # (torch.nn.Linear: uniform +-1/sqrt(fan_in)). No bias: only key differences are used.
         bound = 1.0 / width**0.5
@@ -221,11 +253,15 @@ class RetrievalAttention(keras.layers.Layer):
 
     # ------------------------------------------------------------ candidates
     def features(self, numerical=None, categorical=None):
-        """Rows' key features ``(..., d_in)``: numerical ``(..., n_num)`` float and one-hot
-        category codes ``(..., n_cat)`` int, concatenated (either None when the layer has no
+        """Rows' key features ``(rows, d_in)``: numerical ``(rows, n_num)`` float (as they are, or
+        through the periodic key embedding: ``n_num * key_embedding_dim`` channels) and one-hot
+        category codes ``(rows, n_cat)`` int, concatenated (either None when the layer has no
         such column)."""
         parts = []
-        if self.num_numerical:
+        if self._periodic:
+            embedded = self.key_embedder(numerical)  # (rows, n_num, key_embedding_dim)
+            parts.append(ops.reshape(embedded, (-1, self.num_numerical * self.key_embedding_dim)))
+        elif self.num_numerical:
             parts.append(ops.cast(numerical, self.compute_dtype))
         for column, cardinality in enumerate(self.cardinalities):
             parts.append(ops.one_hot(ops.cast(categorical[..., column], "int32"), cardinality, dtype=self.compute_dtype))
@@ -308,7 +344,7 @@ class RetrievalAttention(keras.layers.Layer):
     @property
     def _small_features(self) -> bool:
         """Whether products through the ``d_in`` features are cheaper than through the keys."""
-        return self.num_numerical + sum(self.cardinalities) < self.key_dim
+        return self.feature_width < self.key_dim
 
     def _nearest(self, query, candidates, candidate_index, count):
         """Positions ``(batch, count)`` of the candidates nearest to each row by ``||k - k_i||^2``,
@@ -356,6 +392,10 @@ class RetrievalAttention(keras.layers.Layer):
                 "num_heads": self.num_heads,
                 "dropout_rate": self.dropout_rate,
                 "ffn_multiplier": self.ffn_multiplier,
+                "key_embedding": self.key_embedding,
+                "key_embedding_dim": self.key_embedding_dim,
+                "num_frequencies": self.num_frequencies,
+                "sigma": self.sigma,
             }
         )
         return config

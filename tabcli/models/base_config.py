@@ -14,6 +14,12 @@ class StrictModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    def search_space(self) -> dict[str, dict]:
+        """Default `tabcli tune` space of this model section: dotted keys under ``model.`` ->
+        ``{int|float: [low, high], log: bool}`` or ``{choice: [...]}`` (see
+        :class:`tabcli.config.tune.SearchDimension`). Families extend it; empty here."""
+        return {}
+
     def check_data(self, spec) -> None:
         """Raise :class:`tabcli.errors.ConfigError` if this model cannot be built for ``spec``
         (a :class:`tabcli.models.spec.ModelSpec`). Called before any run directory is created."""
@@ -37,6 +43,15 @@ class TokenizerOptions(StrictModel):
     periodic_frequencies: int = Field(16, ge=1, le=256, description="Frequencies per column of the periodic embedding.")
     periodic_sigma: float = Field(0.03, gt=0, le=100, description="Initial frequency scale (std) of the periodic embedding.")
 
+    def search_space(self) -> dict[str, dict]:
+        """Periodic embedding settings, after TabR's PLR space (Gorishniy et al., ICLR 2024:
+        frequencies 16-96, scale 0.01-100 log; narrowed here to what a CPU trains in minutes)."""
+        space = super().search_space()
+        if self.numerical_embedding == "periodic":
+            space["model.periodic_frequencies"] = {"int": [8, 64], "log": True}
+            space["model.periodic_sigma"] = {"float": [0.01, 10.0], "log": True}
+        return space
+
 
 class AttentionOptions(TokenizerOptions):
     """Settings shared by the attention families: token width, heads, dropout, feed-forward, head."""
@@ -46,6 +61,18 @@ class AttentionOptions(TokenizerOptions):
     dropout_rate: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout on attention scores, feed-forward and head.")
     ffn_multiplier: float = Field(2.0, gt=0, le=8, description="Feed-forward hidden width as a multiple of d_model.")
     head_units: int = Field(64, ge=1, le=4096, description="Hidden units of the prediction head.")
+
+    def search_space(self) -> dict[str, dict]:
+        """Width, heads, dropout and feed-forward width after FT-Transformer's space (Gorishniy et
+        al. 2021: d_token 64-512, dropout 0-0.5, ffn factor 2/3-8/3), widths kept to 32-128 and
+        heads to 4 or 8 (both divide every width offered)."""
+        return {
+            **super().search_space(),
+            "model.d_model": {"choice": [32, 64, 128]},
+            "model.num_heads": {"choice": [4, 8]},
+            "model.dropout_rate": {"float": [0.0, 0.5]},
+            "model.ffn_multiplier": {"float": [0.67, 2.67]},
+        }
 
     @model_validator(mode="after")
     def _heads_divide_width(self):

@@ -14,13 +14,13 @@ from rich.console import Console
 
 from tabcli.config.schema import TrainingConfig
 from tabcli.errors import TrainingError
+from tabcli.metrics import MONITOR_METRIC
 from tabcli.training.pipeline import batches
 from tabcli.training.progress import RichProgress
 
 __all__ = ["configure_threads", "set_seeds", "compile_model", "fit_model", "fit_targets", "predict_model", "MONITOR_METRIC"]
 
 #: The Keras metric shown beside the loss while training, per task.
-MONITOR_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "rmse"}
 
 
 def configure_threads() -> None:

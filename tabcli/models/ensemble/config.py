@@ -55,6 +55,14 @@ class EnsembleConfig(StrictModel):
             return [{"type": item} if isinstance(item, str) else item for item in value]
         return value
 
+    def search_space(self) -> dict[str, dict]:
+        """The combiner only (branch settings stay as written): width, temperature, head dropout."""
+        return {
+            "model.d_model": {"choice": [32, 64, 128]},
+            "model.temperature": {"float": [0.1, 10.0], "log": True},
+            "model.dropout_rate": {"float": [0.0, 0.5]},
+        }
+
     def check_data(self, spec) -> None:
         for branch in self.branches:
             branch.check_data(spec)

@@ -26,3 +26,13 @@ class GBDTConfig(StrictModel):
     min_samples_leaf: int = Field(20, ge=1, description="Minimum rows per leaf.")
     l2_regularization: float = Field(0.0, ge=0, description="L2 penalty on leaf values.")
     n_iter_no_change: int = Field(20, ge=1, description="Early stopping patience, in iterations, on the validation rows.")
+
+    def search_space(self) -> dict[str, dict]:
+        """After the LightGBM space of Gorishniy et al. 2021 (learning rate, leaves, minimum rows
+        per leaf, L2 penalty, all on log scales)."""
+        return {
+            "model.learning_rate": {"float": [0.01, 0.3], "log": True},
+            "model.max_leaf_nodes": {"int": [8, 128], "log": True},
+            "model.min_samples_leaf": {"int": [2, 100], "log": True},
+            "model.l2_regularization": {"float": [1e-6, 10.0], "log": True},
+        }

@@ -19,3 +19,7 @@ class InterpretableConfig(AttentionOptions):
 
     type: Literal["interpretable"] = Field("interpretable", description="Model family.")
     num_blocks: int = Field(2, ge=1, le=8, description="Stacked attention blocks.")
+
+    def search_space(self) -> dict[str, dict]:
+        """The attention space and the number of blocks (FT-Transformer: 1-4; here 1-3)."""
+        return {**super().search_space(), "model.num_blocks": {"int": [1, 3]}}

@@ -24,3 +24,7 @@ class MLPConfig(StrictModel):
     )
     dropout_rate: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout after each hidden layer.")
     embedding_dim: int = Field(8, ge=1, le=512, description="Width of each categorical column's embedding.")
+
+    def search_space(self) -> dict[str, dict]:
+        """Dropout (Gorishniy et al. 2021's MLP space: 0-0.5) and the categorical embedding width."""
+        return {"model.dropout_rate": {"float": [0.0, 0.5]}, "model.embedding_dim": {"int": [4, 32], "log": True}}

@@ -25,6 +25,10 @@ class MultiResolutionConfig(AttentionOptions):
     type: Literal["multi_resolution"] = Field("multi_resolution", description="Model family.")
     num_blocks: int = Field(2, ge=1, le=8, description="Stacked MultiResolutionTabularAttention blocks.")
 
+    def search_space(self) -> dict[str, dict]:
+        """The attention space and the number of blocks (FT-Transformer: 1-4; here 1-3)."""
+        return {**super().search_space(), "model.num_blocks": {"int": [1, 3]}}
+
     def check_data(self, spec) -> None:
         if not spec.numerical_names or not spec.categorical_names:
             have = "numerical" if spec.numerical_names else "categorical"

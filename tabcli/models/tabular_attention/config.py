@@ -28,6 +28,16 @@ class RetrievalOptions(StrictModel):
         0.2, ge=0.0, lt=1.0, description="Dropout on the retrieval weights and inside T(k - k_i) (TabR's context dropout)."
     )
 
+    key_embedding: Literal["linear", "periodic"] = Field(
+        "linear",
+        description="Key encoder: 'linear' (one linear map of the preprocessed features, TabR-S) or 'periodic' "
+        "(each numerical column through a periodic embedding first, with model.periodic_frequencies and "
+        "model.periodic_sigma; every call then embeds every candidate).",
+    )
+    key_embedding_dim: int = Field(
+        8, ge=1, le=64, description="(key_embedding: periodic) Channels per numerical column in the key encoder."
+    )
+
     @field_validator("candidates", mode="before")
     @classmethod
     def _number_or_all(cls, value):
@@ -90,6 +100,16 @@ class TabularAttentionConfig(AttentionOptions):
                 f"retrieval.num_heads ({self.retrieval.num_heads}) must divide d_model ({self.d_model})"
             )
         return self
+
+    def search_space(self) -> dict[str, dict]:
+        """The attention space, inter-feature blocks (FT-Transformer: 1-4; here 1-3) and, with
+        ``inter_sample: retrieval``, TabR's context dropout (0-0.6) and the number of retrieved
+        rows (TabR fixes 96)."""
+        space = {**super().search_space(), "model.num_feature_blocks": {"int": [1, 3]}}
+        if self.inter_sample == "retrieval":
+            space["model.retrieval.dropout_rate"] = {"float": [0.0, 0.6]}
+            space["model.retrieval.k"] = {"choice": [32, 64, 96, 128]}
+        return space
 
     @property
     def stored_context_rows(self) -> int:

@@ -1,0 +1,1 @@
+"""`tabcli tune`: hyper-parameter search with Optuna; every trial is an ordinary run directory."""

@@ -1,0 +1,215 @@
+"""`tabcli tune` end to end: config -> space -> Optuna study -> trials (ordinary runs) -> outputs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from tabcli.config.loader import load_config
+from tabcli.errors import ConfigError
+from tabcli.tune.objective import Objective, TrialFailed, epoch_metric, metric_and_direction
+from tabcli.tune.outputs import best_trial, trial_rows, write_best, write_trials
+from tabcli.tune.space import resolve_space
+from tabcli.tune.study import fail_dead_trials, open_study, storage_url
+
+__all__ = ["TuneRequest", "TuneOutcome", "run_tune", "parse_duration"]
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds in ``"90"``, ``"90s"``, ``"10m"``, ``"1h"``, ``"1h30m"``; None for None.
+
+    Raises:
+        ConfigError: For anything else, naming ``--timeout``.
+    """
+    import re
+
+    if text is None:
+        return None
+    value = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        seconds = float(value)
+    else:
+        parts = re.fullmatch(r"(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?", value)
+        if not value or parts is None or not any(parts.groups()):
+            raise ConfigError(f"--timeout expects a duration such as 90s, 20m, 1h or 1h30m; received '{text}'.")
+        hours, minutes, secs = (int(g) if g else 0 for g in parts.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    if seconds <= 0:
+        raise ConfigError(f"--timeout must be positive; received '{text}'.")
+    return seconds
+
+
+@dataclass
+class TuneRequest:
+    """What the user asked `tabcli tune` for (command-line options)."""
+
+    config: Path
+    overrides: list[str] = field(default_factory=list)
+    trials: int | None = None
+    timeout: float | None = None
+    storage: str | None = None
+    study: str | None = None
+    output: Path | None = None
+    resume: bool = False
+
+
+@dataclass
+class TuneOutcome:
+    """What a search left: its folder, study, metric and best trial (None if none completed)."""
+
+    folder: Path
+    study_name: str
+    storage: str
+    metric: str
+    direction: str
+    counts: dict[str, int]
+    best_number: int | None
+    best_value: float | None
+    best_config: Path | None
+    interrupted: bool = False
+
+
+def _folder(request: TuneRequest, config) -> Path:
+    folder = request.output or (Path(config.output.dir) / f"{config.name}-tune")
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--output '{folder}' is a file; give a folder.")
+    if folder.exists() and any(folder.iterdir()) and not request.resume:
+        raise ConfigError(
+            f"The tune folder '{folder}' already holds a search. Pass --resume to continue it, or --output DIR "
+            "for a new one (nothing was changed)."
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class _Display:
+    """A rich progress line (trial i of N, best so far, elapsed and remaining budget) and one
+    printed line per finished trial."""
+
+    def __init__(self, console: Console | None, total: int | None, timeout: float | None, metric: str):
+        self.console = console
+        self.metric = metric
+        self.progress = None
+        if console is None:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = [TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
+                   TimeElapsedColumn()]
+        if timeout:
+            columns.append(TextColumn("budget left {task.fields[left]}"))
+        self.started = time.monotonic()
+        self.timeout = timeout
+        self.progress = Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
+        self.task = self.progress.add_task("trials", total=total, best="", left=self._left())
+
+    def _left(self) -> str:
+        if not self.timeout:
+            return ""
+        left = max(0.0, self.timeout - (time.monotonic() - self.started))
+        return f"{int(left // 60)}:{int(left % 60):02d}"
+
+    def __enter__(self):
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()
+
+    def trial_done(self, study, trial) -> None:
+        if self.console is None:
+            return
+        state = trial.state.name.lower()
+        value = trial.value if trial.value is not None else trial.user_attrs.get("valid_metric")
+        shown = "-" if value is None else f"{value:.4f}"
+        params = ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in trial.params.items())
+        extra = ""
+        if state == "pruned":
+            extra = f" (pruned at epoch {trial.user_attrs.get('pruned_at_epoch')})"
+        elif state == "fail":
+            extra = f" [red]{escape(str(trial.user_attrs.get('error', '')).splitlines()[0][:160])}[/]"
+        line = (f"trial {trial.number:>3}  {state:<8} valid.{self.metric} {shown}  "
+                f"{trial.user_attrs.get('seconds', 0):.0f} s  {escape(params)}{extra}")
+        (self.progress.console if self.progress is not None else self.console).print(line)
+        best = best_trial(study)
+        if self.progress is not None:
+            text = "" if best is None else f"best valid.{self.metric} {best.value:.4f} (trial {best.number})"
+            self.progress.update(self.task, advance=1, best=text, left=self._left())
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcome:
+    """Run (or resume) a search and write its outputs. See ``tabcli tune --help``.
+
+    Every problem a user can fix (config, data, space, storage, an existing folder or study) is
+    raised before the first trial. Ctrl-C stops the running trial (its run is marked
+    ``interrupted`` and the trial failed), the outputs are written for the trials so far, and
+    the outcome says ``interrupted``.
+
+    Raises:
+        TabcliError: For those problems (exit code 2; storage problems 1).
+    """
+    import warnings
+
+    import optuna
+
+    from tabcli._quiet import import_keras_quietly
+
+    config = load_config(request.config, request.overrides)
+    if config.model.type != "gbdt":
+        import_keras_quietly()  # before anything pulls TensorFlow in with its start-up lines
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")  # "retracing" notices: each trial builds a new model by design
+    # Heartbeats and fail_stale_trials are marked experimental in Optuna; they are what keeps a
+    # shared study honest when a process dies, and the notice is not the user's concern.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    from tabcli.data.prepare import prepare_data
+
+    data = prepare_data(config.data, seed=config.seed)  # a wrong file or column stops here, not in trial 0
+    task = data.schema.task
+    metric, direction = metric_and_direction(config, task)
+    space = resolve_space(config)
+    folder = _folder(request, config)
+    storage = storage_url(request.storage, folder)
+    name = request.study or config.name
+    study = open_study(storage, name, direction, config.tune, config.seed, request.resume)
+    failed = fail_dead_trials(study)
+    say = console.print if console is not None else (lambda *a, **k: None)
+    prune = config.tune.pruner != "none" and config.model.type != "gbdt" and epoch_metric(task, metric) is not None
+    say(f"[bold]tune {escape(config.name)}[/]: study '{escape(name)}' in {escape(storage)}; {direction} "
+        f"valid.{metric} over {len(space)} keys ({', '.join(space)}); sampler {config.tune.sampler}, "
+        f"pruner {config.tune.pruner if prune else 'off'}; trials in {escape(str(folder / 'trials'))}")
+    if failed:
+        say(f"[yellow]note:[/] trials {failed} were running in a process that stopped; marked failed.")
+    base = config.model_dump(mode="json")
+    objective = Objective(base, space, folder, metric, direction, task, prune)
+    interrupted = False
+    display = _Display(console, request.trials, request.timeout, metric)
+    try:
+        with display:
+            study.optimize(objective, n_trials=request.trials, timeout=request.timeout, catch=(TrialFailed,),
+                           callbacks=[display.trial_done], gc_after_trial=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        write_trials(folder, trial_rows(study, metric))
+        best_config = write_best(folder, base, study, metric)
+    counts: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        counts[trial.state.name.lower()] = counts.get(trial.state.name.lower(), 0) + 1
+    best = best_trial(study)
+    return TuneOutcome(
+        folder=folder, study_name=name, storage=storage, metric=metric, direction=direction, counts=counts,
+        best_number=None if best is None else best.number, best_value=None if best is None else best.value,
+        best_config=best_config, interrupted=interrupted,
+    )

@@ -1,0 +1,126 @@
+"""The search space of `tabcli tune`: which config keys a trial changes, checked before any trial runs."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from typing import Any
+
+from tabcli.config.loader import validate_config
+from tabcli.config.schema import ExperimentConfig
+from tabcli.config.tune import SearchDimension
+from tabcli.errors import ConfigError
+
+__all__ = ["TRAINING_SPACE", "default_space", "resolve_space", "set_dotted", "suggest", "trial_config"]
+
+#: Optimiser settings searched for every Keras family, after TabR's and FT-Transformer's spaces
+#: (learning rate 3e-5-1e-3, weight decay 1e-6-1e-3, both log-uniform).
+TRAINING_SPACE = {
+    "training.learning_rate": {"float": [3e-5, 1e-3], "log": True},
+    "training.weight_decay": {"float": [1e-6, 1e-3], "log": True},
+}
+
+
+def default_space(config: ExperimentConfig) -> dict[str, SearchDimension]:
+    """The model family's default space (``config.model.search_space()``) plus, for Keras
+    families, :data:`TRAINING_SPACE`."""
+    space = dict(config.model.search_space())
+    if config.model.type != "gbdt":
+        space.update(TRAINING_SPACE)
+    return {key: SearchDimension.model_validate(value) for key, value in space.items()}
+
+
+def _dotted_keys(data: Any, prefix: str = "") -> list[str]:
+    """Every dotted key of a nested mapping (leaves and sections)."""
+    keys = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            dotted = f"{prefix}{key}"
+            keys.append(dotted)
+            keys.extend(_dotted_keys(value, dotted + "."))
+    return keys
+
+
+def set_dotted(raw: dict, key: str, value: Any) -> None:
+    """Set ``raw[a][b][c] = value`` for ``key = "a.b.c"``, creating sections on the way.
+
+    Raises:
+        ConfigError: If a part of the key on the way is a value, not a section.
+    """
+    parts = key.split(".")
+    node = raw
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"tune.space: '{'.'.join(parts[:depth + 1])}' is a value, not a section, so '{key}' is not a config key.")
+        node = child
+    node[parts[-1]] = value
+
+
+def trial_config(base: dict, values: dict[str, Any], source: str) -> ExperimentConfig:
+    """Validate ``base`` (a resolved config as a mapping) with ``values`` (dotted key -> value) set.
+
+    Raises:
+        ConfigError: If the result is not a valid config (the message names the keys).
+    """
+    raw = copy.deepcopy(base)
+    for key, value in values.items():
+        set_dotted(raw, key, value)
+    return validate_config(raw, source=source, set_keys=list(values))
+
+
+def resolve_space(config: ExperimentConfig) -> dict[str, SearchDimension]:
+    """The space a search uses: ``config.tune.space``, or the family's :func:`default_space`.
+
+    Each key must be a key of the resolved config (``model.d_model``, ``training.learning_rate``
+    ...), and each bound or choice must give a valid config on its own: a typo or an impossible
+    range is found before any trial runs, not after hours of search.
+
+    Raises:
+        ConfigError: Naming the key (with a close match for a typo) and what is wrong.
+    """
+    space = dict(config.tune.space) or default_space(config)
+    base = config.model_dump(mode="json")
+    known = set(_dotted_keys(base))
+    problems = []
+    for key, dimension in space.items():
+        if key not in known:
+            guess = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" Did you mean '{guess[0]}'?" if guess else ""
+            problems.append(f"'tune.space.{key}' is not a key of this config.{hint}")
+            continue
+        if isinstance(_lookup(base, key), dict):
+            problems.append(f"'tune.space.{key}' is a section; search one of its keys (e.g. '{key}.{next(iter(_lookup(base, key)))}').")
+            continue
+        for value in dimension.candidates():
+            try:
+                trial_config(base, {key: value}, source="(tune.space check)")
+            except ConfigError as error:
+                detail = str(error).split("\n", 1)[-1].strip().lstrip("- ")
+                problems.append(f"'tune.space.{key}' offers {value!r}, which the config refuses: {detail}")
+                break
+    if problems:
+        raise ConfigError("Invalid tune.space:\n" + "\n".join(f"  - {p}" for p in problems))
+    return space
+
+
+def _lookup(data: dict, key: str) -> Any:
+    for part in key.split("."):
+        data = data[part]
+    return data
+
+
+def suggest(trial, space: dict[str, SearchDimension]) -> dict[str, Any]:
+    """One value per key from an Optuna trial (``suggest_int`` / ``suggest_float`` /
+    ``suggest_categorical``, named by the dotted key)."""
+    values = {}
+    for key, dimension in space.items():
+        if dimension.kind == "choice":
+            values[key] = trial.suggest_categorical(key, dimension.choice)
+        elif dimension.kind == "int":
+            low, high = dimension.int_
+            values[key] = trial.suggest_int(key, low, high, step=int(dimension.step or 1), log=dimension.log)
+        else:
+            low, high = dimension.float_
+            values[key] = trial.suggest_float(key, low, high, step=dimension.step, log=dimension.log)
+    return values

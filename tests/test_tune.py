@@ -1,0 +1,207 @@
+"""`tabcli tune`: the space grammar, trials as ordinary runs, failed trials, pruning, resume, best.yaml,
+and two processes on one study."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from conftest import DATASETS, REPO
+from tabcli.cli import app
+from tabcli.config.loader import validate_config
+from tabcli.errors import ConfigError
+from tabcli.tune.space import default_space, resolve_space
+
+runner = CliRunner()
+PENGUINS = DATASETS / "penguins.csv"
+
+
+def _config(tmp_path, space=None, **tune) -> "os.PathLike":
+    config = {
+        "seed": 3,
+        "data": {"train": str(PENGUINS), "target": "species"},
+        "model": {"type": "tabular_attention", "d_model": 16, "num_heads": 2, "num_feature_blocks": 1,
+                  "inter_sample": "none"},
+        "training": {"epochs": 4, "batch_size": 64},
+        "output": {"dir": str(tmp_path / "runs"), "tensorboard": False, "save_attention": False},
+        "tune": {"space": space if space is not None else {"model.dropout_rate": {"float": [0.0, 0.3]},
+                                                           "training.learning_rate": {"float": [1e-3, 1e-2], "log": True}},
+                 **tune},
+    }
+    path = tmp_path / "penguins.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _base(**tune):
+    return validate_config({"data": {"train": "t.csv", "target": "y"}, "tune": tune})
+
+
+# ------------------------------------------------------------------ space grammar
+@pytest.mark.parametrize("entry, message", [
+    ({"int": [5, 1]}, "low <= high"),
+    ({"float": [0.0, 1.0], "log": True}, "low > 0"),
+    ({"int": [1, 4], "choice": [1]}, "exactly one of"),
+    ({}, "exactly one of"),
+    ({"choice": []}, "at least one value"),
+    ({"choice": [[1, 2]]}, "numbers, strings"),
+    ({"float": [1e-4, 1e-2], "log": True, "step": 0.1}, "step cannot be combined"),
+    ({"float": [0, 1], "scale": "log"}, "unknown key 'tune.space.x.scale'"),
+])
+def test_space_entries_are_validated(entry, message):
+    with pytest.raises(ConfigError) as error:
+        _base(space={"x": entry})
+    assert message in str(error.value) and "tune.space.x" in str(error.value)
+
+
+def test_space_keys_must_be_config_keys_and_values_must_be_valid():
+    with pytest.raises(ConfigError) as error:
+        resolve_space(_base(space={"model.dmodel": {"int": [16, 64]}, "training.learning_rate": {"float": [1e-4, 2.0]},
+                                   "model": {"choice": [1]}}))
+    text = str(error.value)
+    assert "'tune.space.model.dmodel' is not a key of this config. Did you mean 'model.d_model'?" in text
+    assert "'tune.space.training.learning_rate' offers 2.0" in text and "less than or equal to 1" in text
+    assert "'tune.space.model' is a section" in text
+    with pytest.raises(ConfigError, match="validation split only"):
+        _base(metric="test.rmse")
+    with pytest.raises(ConfigError, match="cannot be searched"):
+        _base(space={"output.dir": {"choice": ["a"]}})
+
+
+@pytest.mark.parametrize("family", ["tabular_attention", "multi_resolution", "interpretable", "ensemble", "mlp", "gbdt"])
+def test_every_family_has_a_valid_default_space(family):
+    config = validate_config({"data": {"train": "t.csv", "target": "y"}, "model": {"type": family}})
+    space = resolve_space(config)  # raises if a default bound were refused by the config
+    assert space == default_space(config) and len(space) >= 3
+    assert ("training.learning_rate" in space) == (family != "gbdt")
+    retrieval = validate_config({"data": {"train": "t.csv", "target": "y"}, "model": {"inter_sample": "retrieval"}})
+    assert "model.retrieval.k" in resolve_space(retrieval)
+
+
+def test_durations():
+    from tabcli.tune.runner import parse_duration
+
+    assert [parse_duration(t) for t in ("90", "90s", "20m", "1h30m", None)] == [90, 90, 1200, 5400, None]
+    with pytest.raises(ConfigError, match="--timeout"):
+        parse_duration("ten minutes")
+
+
+# ------------------------------------------------------------------ searches
+def test_trials_are_runs_best_yaml_retrains_and_resume_adds_trials(tmp_path):
+    config = _config(tmp_path)
+    out = tmp_path / "tune"
+    result = runner.invoke(app, ["tune", str(config), "--trials", "2", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    trials = pd.read_csv(out / "trials.csv")
+    assert list(trials["trial"]) == [0, 1] and set(trials["state"]) <= {"complete", "pruned"}
+    for row in trials.itertuples():
+        info = json.loads((out / "trials" / f"trial-{row.trial:04d}" / "run.json").read_text())
+        metrics = json.loads((out / "trials" / f"trial-{row.trial:04d}" / "metrics.json").read_text())
+        assert info["status"] == "completed"
+        assert metrics["valid"]["accuracy"] == pytest.approx(getattr(row, "_3"))  # valid.accuracy column
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "trials").glob("*/run.json")}
+
+    # The same folder again without --resume: refused, nothing touched.
+    again = runner.invoke(app, ["tune", str(config), "--trials", "1", "--output", str(out)])
+    assert again.exit_code == 2 and "--resume" in again.output
+    resumed = runner.invoke(app, ["tune", str(config), "--trials", "1", "--output", str(out), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    trials = pd.read_csv(out / "trials.csv")
+    assert list(trials["trial"]) == [0, 1, 2]
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # finished trials never re-run
+
+    best = yaml.safe_load((out / "best.yaml").read_text())
+    best_row = trials.loc[trials["valid.accuracy"].idxmax()]
+    assert best["model"]["dropout_rate"] == pytest.approx(best_row["model.dropout_rate"])
+    assert best["training"]["learning_rate"] == pytest.approx(best_row["training.learning_rate"])
+    retrained = runner.invoke(app, ["train", str(out / "best.yaml"), "--run-dir", str(tmp_path / "best"), "-q"])
+    assert retrained.exit_code == 0, retrained.output
+    # Same config, same seed: the retrained run reproduces the best trial's validation metric.
+    valid = json.loads((tmp_path / "best" / "metrics.json").read_text())["valid"]["accuracy"]
+    assert valid == pytest.approx(best_row["valid.accuracy"], abs=1e-6)
+
+
+def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path):
+    # Each value is valid alone (d_model 24 with 2 heads, 16 heads with d_model 16), never together.
+    config = _config(tmp_path, space={"model.d_model": {"choice": [24]}, "model.num_heads": {"choice": [16]}})
+    out = tmp_path / "tune"
+    result = runner.invoke(app, ["tune", str(config), "--trials", "3", "--output", str(out)])
+    assert result.exit_code == 1 and "No trial completed" in result.output
+    trials = pd.read_csv(out / "trials.csv")
+    assert list(trials["trial"]) == [0, 1, 2] and set(trials["state"]) == {"fail"}
+    assert trials["error"].str.contains("must be divisible by num_heads").all()
+    assert not (out / "best.yaml").exists()
+
+
+def test_wrong_space_or_data_stops_before_any_trial(tmp_path):
+    config = _config(tmp_path, space={"model.dropout": {"float": [0, 0.5]}})
+    result = runner.invoke(app, ["tune", str(config), "--trials", "2", "--output", str(tmp_path / "tune")])
+    assert result.exit_code == 2 and "Did you mean 'model.dropout_rate'" in result.output
+    assert not (tmp_path / "tune").exists()
+    config = _config(tmp_path)
+    result = runner.invoke(app, ["tune", str(config), "--set", "data.target=nope", "--output", str(tmp_path / "tune")])
+    assert result.exit_code == 2 and "nope" in result.output and not (tmp_path / "tune").exists()
+
+
+def test_pruning_stops_an_unpromising_trial_early():
+    """Real Keras training and a real Optuna pruner: after two good trials, a model that cannot
+    learn (learning rate 1e-9) is stopped at the first epoch the median pruner may act on."""
+    import keras
+    import optuna
+
+    from tabcli.tune.pruning import PruningCallback
+
+    study = optuna.create_study(direction="minimize", pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
+    for _ in range(2):
+        good = study.ask()
+        for epoch in range(20):
+            good.report(0.1, step=epoch)
+        study.tell(good, 0.1)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(1e-9), loss="mse", metrics=[keras.metrics.RootMeanSquaredError(name="rmse")])
+    trial = study.ask()
+    callback = PruningCallback(trial, "val_rmse")
+    history = model.fit(x, y, validation_split=0.25, epochs=20, verbose=0, callbacks=[callback])
+    assert callback.pruned_at == 3 and len(history.history["loss"]) == 3
+    assert trial.should_prune()
+
+
+def test_two_processes_share_one_study(tmp_path):
+    """Two `tabcli tune` processes on one SQLite study: every trial of both is recorded once."""
+    config = _config(tmp_path, space={"model.dropout_rate": {"float": [0.0, 0.3]}})
+    out = tmp_path / "tune"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TABCLI_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "tabcli", "tune", str(config), "--output", str(out), "--trials", "2"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    import optuna
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the second joins once the first has created the study
+        try:
+            if optuna.get_all_study_summaries(f"sqlite:///{out / 'study.db'}"):
+                break
+        except Exception:  # noqa: BLE001 - the file may be half-created
+            pass
+        time.sleep(0.5)
+    second = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, cwd=REPO, timeout=600)
+    first_output = first.communicate(timeout=600)[0]
+    assert first.returncode == 0 and second.returncode == 0, first_output + second.stdout + second.stderr
+    study = optuna.load_study(study_name="penguins", storage=f"sqlite:///{out / 'study.db'}")
+    trials = study.get_trials()
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}
+    assert len({t.user_attrs["pid"] for t in trials}) == 2
+    assert len({t.user_attrs["run_dir"] for t in trials}) == 4
