@@ -34,9 +34,10 @@ def _storage(url: str):
             # SQLite: wait for another process' write instead of failing at once.
             engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None,
         )
-    except ModuleNotFoundError as error:  # e.g. psycopg2 for postgresql:// URLs
+    except ImportError as error:  # the URL's database driver (Optuna wraps SQLAlchemy's ModuleNotFoundError)
+        missing = getattr(error.__cause__, "name", None) or "its database driver"
         raise TabcliError(
-            f"--storage {_safe(url)} needs the database driver '{error.name}', which is not installed. "
+            f"--storage {_safe(url)} needs the database driver '{missing}', which is not installed. "
             "For PostgreSQL: pip install 'tabcli[postgres]'."
         ) from None
     except Exception as error:  # noqa: BLE001 - SQLAlchemy's errors: wrong URL, server down, bad password
@@ -122,11 +123,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _mark_run_failed(run_dir: str | None, message: str) -> None:
+    """A killed process left its run.json saying ``running``; say what happened instead."""
+    import json
+    from datetime import datetime, timezone
+
+    from tabcli.runs.run_dir import write_json_atomic
+
+    path = Path(run_dir) / "run.json" if run_dir else None
+    if path is None or not path.is_file():
+        return
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if info.get("status") == "running":
+        info.update(status="failed", error=message, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        write_json_atomic(path, info)
+
+
 def fail_dead_trials(study) -> list[int]:
     """Mark ``FAIL`` the running trials whose process (on this machine) no longer exists.
 
     Optuna's heartbeat fails them too, after :data:`GRACE_SECONDS`; this does it at once for a
-    process killed on this machine, so ``--resume`` right after a crash reports it.
+    process killed on this machine, so ``--resume`` right after a crash reports it, and marks
+    the trial's run directory ``failed`` (its ``run.json`` still said ``running``).
 
     Returns:
         The numbers of the trials marked failed.
@@ -138,9 +159,11 @@ def fail_dead_trials(study) -> list[int]:
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         attrs = trial.user_attrs
         if attrs.get("host") == host and isinstance(attrs.get("pid"), int) and not _alive(attrs["pid"]):
+            message = f"the process running this trial (pid {attrs['pid']}) stopped (killed or crashed)"
             storage = study._storage
-            storage.set_trial_user_attr(trial._trial_id, "error", "the process running this trial stopped (killed or crashed)")
+            storage.set_trial_user_attr(trial._trial_id, "error", message)
             if storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
                 failed.append(trial.number)
+                _mark_run_failed(attrs.get("run_dir"), message)
     optuna.storages.fail_stale_trials(study)
     return failed

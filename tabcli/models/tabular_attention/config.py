@@ -25,11 +25,12 @@ class RetrievalOptions(StrictModel):
     )
     num_heads: int = Field(1, ge=1, le=64, description="Retrieval heads; must divide d_model (TabR: 1).")
     dropout_rate: float = Field(
-        0.2, ge=0.0, lt=1.0, description="Dropout on the retrieval weights and inside T(k - k_i) (TabR's context dropout)."
+        0.4, ge=0.0, lt=1.0,
+        description="Dropout on the retrieval weights and inside T(k - k_i) (TabR's context dropout; its default 0.39).",
     )
 
     key_embedding: Literal["linear", "periodic"] = Field(
-        "linear",
+        "periodic",
         description="Key encoder: 'linear' (one linear map of the preprocessed features, TabR-S) or 'periodic' "
         "(each numerical column through a periodic embedding first, with model.periodic_frequencies and "
         "model.periodic_sigma; every call then embeds every candidate).",
