@@ -250,14 +250,20 @@ def tune(
     study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the config's name)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Tune folder (default: `<output.dir>/<name>-tune`)."),
     resume: bool = typer.Option(False, "--resume", help="Continue (or join) the existing study; finished trials are kept, never repeated."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Trials at once, each in its own process with cores/jobs threads."),
+    refit: int = typer.Option(0, "--refit", min=0, metavar="K",
+                              help="After the search, train the best and the starting config with K seeds each (same split) "
+                              "and compare their test metric, mean ± std."),
     set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help="Override a config key (repeatable)."),
+    worker: bool = typer.Option(False, "--worker", hidden=True, help="Run trials only (started by --jobs)."),
 ) -> None:
     """Search hyper-parameters with Optuna; every trial is an ordinary run directory.
 
     The metric is read from the validation split (test rows never choose anything). Without
     `tune.space` each model family searches its documented default space (docs/tuning.md).
     Writes to the tune folder: study.db (SQLite storage), trials/trial-NNNN (run directories),
-    trials.csv / trials.md / trials.json and best.yaml (`tabcli train best.yaml` retrains the best trial).
+    trials.csv / trials.md / trials.json, best.yaml (`tabcli train best.yaml` retrains the best trial),
+    plots/ (history, importances, slices), report.html and, with --refit, refit.json / refit.md.
     """
     console = _console()
     with user_errors():
@@ -265,14 +271,22 @@ def tune(
 
         seconds = parse_duration(timeout)
         request = TuneRequest(config=config, overrides=set_ or [], trials=trials if trials or seconds else 20,
-                              timeout=seconds, storage=storage, study=study, output=output, resume=resume)
-        outcome = run_tune(request, console=console)
+                              timeout=seconds, storage=storage, study=study, output=output, resume=resume,
+                              jobs=jobs, refit=refit, worker=worker)
+        outcome = run_tune(request, console=None if worker else console)
+    if worker:
+        return
     counts = ", ".join(f"{n} {state}" for state, n in sorted(outcome.counts.items())) or "no trials"
     console.print(f"study '{escape(outcome.study_name)}': {counts}")
     if outcome.best_number is not None:
         console.print(f"best: trial {outcome.best_number}, valid.{outcome.metric} {outcome.best_value:.4f}; "
                       f"config [bold]{escape(str(outcome.best_config))}[/]")
-    console.print(f"trials: {escape(str(outcome.folder / 'trials.csv'))}")
+    if outcome.refit:
+        for label in ("default", "best"):
+            entry = outcome.refit[label]
+            console.print(f"refit {label}: {outcome.refit['metric']} {entry['mean']:.4f} ± {entry['std']:.4f} "
+                          f"over seeds {', '.join(map(str, outcome.refit['seeds']))}")
+    console.print(f"trials: {escape(str(outcome.folder / 'trials.csv'))} · report: {escape(str(outcome.folder / 'report.html'))}")
     if outcome.interrupted:
         console.print(f"[bold red]Interrupted.[/] Continue with: tabcli tune {escape(str(config))} --resume "
                       f"--output {escape(str(outcome.folder))}")

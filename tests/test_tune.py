@@ -205,3 +205,31 @@ def test_two_processes_share_one_study(tmp_path):
     assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}
     assert len({t.user_attrs["pid"] for t in trials}) == 2
     assert len({t.user_attrs["run_dir"] for t in trials}) == 4
+
+
+def test_parallel_workers_refit_on_one_split_and_report(tmp_path):
+    """--jobs 2 runs trials in two worker processes; --refit compares the best and the starting
+    config over seeds on the search's own split; the report ties it together."""
+    config = _config(tmp_path, space={"model.dropout_rate": {"float": [0.0, 0.3]}})
+    out = tmp_path / "tune"
+    result = runner.invoke(app, ["tune", str(config), "--trials", "2", "--jobs", "2", "--refit", "2", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "refit best: test.accuracy" in result.output
+    import optuna
+
+    trials = optuna.load_study(study_name="penguins", storage=f"sqlite:///{out / 'study.db'}").get_trials()
+    assert len(trials) == 2 and len({t.user_attrs["pid"] for t in trials}) == 2  # one trial per worker
+    refit = json.loads((out / "refit.json").read_text())
+    assert refit["seeds"] == [3, 4] and refit["metric"] == "test.accuracy"
+    rows = {}
+    for label in ("default", "best"):
+        assert len(refit[label]["values"]) == 2
+        for seed in (3, 4):
+            run = out / "refit" / f"{label}-{seed}"
+            metrics = json.loads((run / "metrics.json").read_text())
+            assert metrics["test"]["accuracy"] in refit[label]["values"]
+            rows[(label, seed)] = list(pd.read_parquet(run / "predictions" / "test.parquet")["row"])
+    assert all(r == rows[("default", 3)] for r in rows.values())  # every refit run tested on the search's split
+    report = (out / "report.html").read_text()
+    assert "Best trial" in report and "Refit: test.accuracy" in report and report.count("data:image/png;base64,") >= 1
+    assert {p.name for p in (out / "plots").iterdir()} >= {"history.png"}

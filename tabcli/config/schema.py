@@ -48,6 +48,11 @@ class SplitConfig(StrictModel):
     valid: float = Field(0.15, gt=0.0, lt=1.0, description="Fraction of all rows for validation (early stopping).")
     test: float = Field(0.2, gt=0.0, lt=1.0, description="Fraction of all rows held out for the test metrics.")
     stratify: bool = Field(True, description="Keep class proportions in every split (classification).")
+    seed: Optional[int] = Field(
+        None, ge=0,
+        description="Seed of the split alone (null: the run's seed). Fix it to compare seeds of a model on one split, "
+        "as `tabcli tune --refit` does.",
+    )
 
     @model_validator(mode="after")
     def _leave_training_rows(self):

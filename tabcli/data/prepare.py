@@ -59,7 +59,8 @@ def load_splits(config: DataConfig, seed: int = 42) -> tuple[TableSchema, Splits
     """Read the configured files, infer the schema and split (no fitting).
 
     The same config and seed give the same splits, so a run's test rows can be recreated later
-    (``tabcli evaluate``) from its saved config.
+    (``tabcli evaluate``) from its saved config. ``config.split.seed``, when set, replaces ``seed``
+    for the split.
 
     Raises:
         DataError: For unreadable files, missing columns, an unusable target, or empty splits.
@@ -90,7 +91,7 @@ def load_splits(config: DataConfig, seed: int = 42) -> tuple[TableSchema, Splits
         valid_fraction=config.split.valid,
         test_fraction=config.split.test,
         stratify=config.split.stratify,
-        seed=seed,
+        seed=seed if config.split.seed is None else config.split.seed,
         test=test,
         valid=valid,
     )

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tabcli.config.loader import load_config
-from tabcli.errors import ConfigError
+from tabcli.errors import ConfigError, TabcliError
 from tabcli.tune.objective import Objective, TrialFailed, epoch_metric, metric_and_direction
 from tabcli.tune.outputs import best_trial, trial_rows, write_best, write_trials
 from tabcli.tune.space import resolve_space
@@ -55,6 +55,9 @@ class TuneRequest:
     study: str | None = None
     output: Path | None = None
     resume: bool = False
+    jobs: int = 1
+    refit: int = 0
+    worker: bool = False
 
 
 @dataclass
@@ -71,13 +74,14 @@ class TuneOutcome:
     best_value: float | None
     best_config: Path | None
     interrupted: bool = False
+    refit: dict | None = None
 
 
 def _folder(request: TuneRequest, config) -> Path:
     folder = request.output or (Path(config.output.dir) / f"{config.name}-tune")
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--output '{folder}' is a file; give a folder.")
-    if folder.exists() and any(folder.iterdir()) and not request.resume:
+    if folder.exists() and any(folder.iterdir()) and not request.resume and not request.worker:
         raise ConfigError(
             f"The tune folder '{folder}' already holds a search. Pass --resume to continue it, or --output DIR "
             "for a new one (nothing was changed)."
@@ -192,18 +196,37 @@ def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcom
     if failed:
         say(f"[yellow]note:[/] trials {failed} were running in a process that stopped; marked failed.")
     base = config.model_dump(mode="json")
-    objective = Objective(base, space, folder, metric, direction, task, prune)
-    interrupted = False
     display = _Display(console, request.trials, request.timeout, metric)
+    interrupted = False
     try:
         with display:
-            study.optimize(objective, n_trials=request.trials, timeout=request.timeout, catch=(TrialFailed,),
-                           callbacks=[display.trial_done], gc_after_trial=True)
+            if request.jobs > 1:
+                _run_workers(request, study, storage, name, folder, display)
+            else:
+                objective = Objective(base, space, folder, metric, direction, task, prune)
+                study.optimize(objective, n_trials=request.trials, timeout=request.timeout, catch=(TrialFailed,),
+                               callbacks=[display.trial_done], gc_after_trial=True)
     except KeyboardInterrupt:
         interrupted = True
-    finally:
-        write_trials(folder, trial_rows(study, metric))
+    best_config, refit_result = None, None
+    if not request.worker:  # workers leave the outputs to the process that started them
+        rows = trial_rows(study, metric)
+        write_trials(folder, rows)
         best_config = write_best(folder, base, study, metric)
+        best = best_trial(study)
+        if request.refit and best is not None and not interrupted:
+            from tabcli.tune.refit import refit
+
+            try:
+                refit_result = refit(base, best.params, request.refit, folder, metric, progress=say)
+            except KeyboardInterrupt:
+                interrupted = True
+        from tabcli.tune.plots import search_plots
+        from tabcli.tune.report import write_tune_report
+
+        plots = search_plots(study, folder / "plots", metric)
+        write_tune_report(folder / "report.html", study=study, base=base, rows=rows, metric=metric,
+                          direction=direction, plots=plots, refit=refit_result)
     counts: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
         counts[trial.state.name.lower()] = counts.get(trial.state.name.lower(), 0) + 1
@@ -211,5 +234,62 @@ def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcom
     return TuneOutcome(
         folder=folder, study_name=name, storage=storage, metric=metric, direction=direction, counts=counts,
         best_number=None if best is None else best.number, best_value=None if best is None else best.value,
-        best_config=best_config, interrupted=interrupted,
+        best_config=best_config, interrupted=interrupted, refit=refit_result,
     )
+
+
+def _run_workers(request: TuneRequest, study, storage: str, name: str, folder: Path, display: _Display) -> None:
+    """Run the search in ``request.jobs`` worker processes (each `tabcli tune --resume --worker` on
+    the same study, with cores / jobs threads) and show their trials as they finish.
+
+    Processes rather than threads: each trial builds a TensorFlow graph and one Python
+    process runs one at a time at full speed. Ctrl-C (or SIGTERM) stops the workers, which
+    mark their running trials failed and their runs interrupted.
+    """
+    import subprocess
+    import sys
+
+    from tabcli.batch.runner import thread_environment, threads_per_job
+
+    jobs = request.jobs
+    shares = [None] * jobs if request.trials is None else [request.trials // jobs + (i < request.trials % jobs) for i in range(jobs)]
+    env = thread_environment(threads_per_job(jobs))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    command = [sys.executable, "-m", "tabcli", "tune", str(request.config), "--resume", "--worker", "--output", str(folder),
+               "--storage", storage, "--study", name]
+    for item in request.overrides:
+        command += ["--set", item]
+    if request.timeout:
+        command += ["--timeout", f"{request.timeout:.0f}"]
+    workers = []
+    for share in shares:
+        if share == 0:
+            continue
+        log = open(folder / f"worker-{len(workers)}.log", "w", encoding="utf-8")  # noqa: SIM115 - closed below
+        extra = [] if share is None else ["--trials", str(share)]
+        workers.append((subprocess.Popen(command + extra, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+    seen: set[int] = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    try:
+        while True:
+            running = [p for p, _ in workers if p.poll() is None]
+            for trial in study.get_trials(deepcopy=False):
+                if trial.state.is_finished() and trial.number not in seen:
+                    seen.add(trial.number)
+                    display.trial_done(study, trial)
+            if not running:
+                break
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        for process, _ in workers:
+            if process.poll() is None:
+                process.terminate()  # tabcli handles SIGTERM as Ctrl-C
+        for process, _ in workers:
+            process.wait(timeout=120)
+        raise
+    finally:
+        for _, log in workers:
+            log.close()
+    broken = [(i, p.returncode) for i, (p, _) in enumerate(workers) if p.returncode not in (0, 1)]
+    if broken:
+        index, code = broken[0]
+        raise TabcliError(f"tune worker {index} stopped with exit code {code}; see {folder / f'worker-{index}.log'}.")
