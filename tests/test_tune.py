@@ -233,3 +233,12 @@ def test_parallel_workers_refit_on_one_split_and_report(tmp_path):
     report = (out / "report.html").read_text()
     assert "Best trial" in report and "Refit: test.accuracy" in report and report.count("data:image/png;base64,") >= 1
     assert {p.name for p in (out / "plots").iterdir()} >= {"history.png"}
+
+
+def test_docs_list_every_default_key():
+    docs = (REPO / "docs" / "tuning.md").read_text()
+    for family in ("tabular_attention", "multi_resolution", "interpretable", "ensemble", "mlp", "gbdt"):
+        extra = {"inter_sample": "retrieval"} if family == "tabular_attention" else {}
+        config = validate_config({"data": {"train": "t.csv", "target": "y"}, "model": {"type": family, **extra}})
+        missing = [key for key in default_space(config) if f"`{key}`" not in docs]
+        assert not missing, f"docs/tuning.md does not list {missing} of {family}"
