@@ -17,7 +17,18 @@ import sys
 
 from tabcli._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load_run", "train", "Run"]
+
+#: The Python API (``tabcli.api``), imported on first use so ``import tabcli`` stays cheap.
+_API = ("load_run", "train", "Run")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from tabcli import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'tabcli' has no attribute {name!r}")
 
 # Keras picks its backend when first imported; tabcli is built on the TensorFlow backend.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")

@@ -17,12 +17,14 @@ def import_keras_quietly():
     If the import fails, the captured text is written back to stderr with the exception.
     """
     if "keras" in sys.modules:
+        _quiet_python_logger()
         return sys.modules["keras"]
     try:
         saved = os.dup(2)
     except OSError:  # no real stderr (some embedded environments)
         import keras
 
+        _quiet_python_logger()
         return keras
     with tempfile.TemporaryFile(mode="w+b") as captured:
         sys.stderr.flush()
@@ -37,4 +39,16 @@ def import_keras_quietly():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+    _quiet_python_logger()
     return keras
+
+
+def _quiet_python_logger() -> None:
+    """TensorFlow's Python logger warns about tf.function "retracing" whenever a process builds
+    several models or predicts batches of new sizes (tune trials, the API, the server): by
+    design here, and not the user's concern."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return
+    tf.get_logger().setLevel("ERROR")

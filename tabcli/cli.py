@@ -233,6 +233,29 @@ def batch(
     raise typer.Exit(result.exit_code)
 
 
+@app.command()
+def serve(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `tabcli train`.", show_default=False),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="TCP port."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Server processes, each with the model loaded and cores/workers threads."),
+    max_rows: int = typer.Option(10_000, "--max-rows", min=1, help="Most rows accepted in one request."),
+) -> None:
+    """Serve a trained run over HTTP (FastAPI + uvicorn; pip install 'tabcli[serve]').
+
+    POST /predict takes a JSON list of records (or text/csv) and answers one prediction per record,
+    in order, with class probabilities; `?explain=true` adds each row's top columns by attention and,
+    for retrieval models, the training rows it leaned on. GET /health, GET /metadata; /docs lists
+    every column. A record with an unknown or missing column, or a value of the wrong type, is a 422
+    naming the record and the column. The server never writes to the run directory.
+    """
+    console = _console()
+    with user_errors():
+        from tabcli.serve.launch import serve_run
+
+        serve_run(run_dir, host=host, port=port, workers=workers, max_rows=max_rows, console=console)
+
+
 TUNE_EXIT_CODES = ("Exit codes: 0 the search ran and at least one trial completed; 1 no trial completed; "
                    "2 invalid config, space, data or arguments (no trial ran); 130 interrupted (--resume continues).")
 

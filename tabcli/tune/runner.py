@@ -171,9 +171,6 @@ def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcom
     config = load_config(request.config, request.overrides)
     if config.model.type != "gbdt":
         import_keras_quietly()  # before anything pulls TensorFlow in with its start-up lines
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR")  # "retracing" notices: each trial builds a new model by design
     # Heartbeats and fail_stale_trials are marked experimental in Optuna; they are what keeps a
     # shared study honest when a process dies, and the notice is not the user's concern.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

@@ -1,0 +1,219 @@
+"""The Python API: train a run or load one, then predict, evaluate and explain on DataFrames.
+
+    >>> import tabcli
+    >>> run = tabcli.load_run("runs/penguins-20261122-101500")
+    >>> run.predict(frame)                 # same columns and order as `tabcli predict`
+    >>> run = tabcli.train("configs/penguins/tabular_attention.yaml", training__epochs=20)
+
+Like AutoGluon's ``TabularPredictor.load`` and Ludwig's ``LudwigModel.load``; errors are the
+command line's :class:`~tabcli.errors.TabcliError` subclasses, with the same messages.
+TensorFlow is imported only when a model is first needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from tabcli.errors import ConfigError, DataError
+
+__all__ = ["Run", "load_run", "train"]
+
+
+def _frame(data: Any, what: str) -> pd.DataFrame:
+    """A DataFrame from a DataFrame, a list of records (dicts) or one record."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        return pd.DataFrame([dict(data)])
+    if isinstance(data, Iterable) and not isinstance(data, (str, bytes)):
+        records = list(data)
+        if all(isinstance(r, Mapping) for r in records):
+            return pd.DataFrame.from_records(records)
+    raise DataError(f"{what} must be a pandas DataFrame, a list of records (dicts) or one record; "
+                    f"received {type(data).__name__}.")
+
+
+class Run:
+    """A completed run directory, usable from Python.
+
+    Args:
+        path: The run directory (``tabcli train`` prints it).
+
+    Attributes:
+        path: The run directory.
+        config: The run's resolved :class:`~tabcli.config.ExperimentConfig`.
+        schema: The :class:`~tabcli.data.schema.TableSchema` (target, task, columns, classes).
+
+    Raises:
+        ConfigError: If ``path`` is not a completed run directory (the message gives the run's
+            status and, for a failed run, its error).
+    """
+
+    def __init__(self, path: str | Path):
+        from tabcli.runs.loader import LoadedRun
+
+        self._run = LoadedRun(path)
+        self.path = self._run.path
+        self.config = self._run.config
+        self.schema = self._run.schema
+
+    def __repr__(self) -> str:
+        return f"tabcli.Run('{self.path}', model={self.config.model.type}, task={self.schema.task}, target={self.schema.target!r})"
+
+    @property
+    def metrics(self) -> dict:
+        """``metrics.json``: ``{"train": {...}, "valid": {...}, "test": {...}}``."""
+        return self._run.metrics
+
+    @property
+    def loaded(self):
+        """The underlying :class:`~tabcli.runs.loader.LoadedRun` (preprocessor, model)."""
+        return self._run
+
+    def predict(self, data) -> pd.DataFrame:
+        """Predictions, one row per input row in input order: ``prediction`` (class label, or value
+        in the target's units) and, for classification, ``proba_<class>`` per class (rows sum to 1).
+        The same table as ``tabcli predict`` writes.
+
+        Args:
+            data: DataFrame (or list of records) with the training feature columns; the target
+                and other columns may be present and are ignored.
+
+        Raises:
+            DataError: If a feature column is missing or a numerical column holds text.
+        """
+        from tabcli.predictions import prediction_table
+
+        frame = _frame(data, "data")
+        return prediction_table(self._run.preprocessor, self._run.predict_raw(frame, what="the data"))
+
+    def predict_proba(self, data) -> pd.DataFrame:
+        """Class probabilities ``(rows, classes)``, columns ``proba_<class>``.
+
+        Raises:
+            ConfigError: For a regression run.
+        """
+        if self.schema.task == "regression":
+            raise ConfigError(f"predict_proba needs a classification run; '{self.path}' predicts the number "
+                              f"'{self.schema.target}'. Use predict().")
+        table = self.predict(data)
+        return table[[c for c in table.columns if c.startswith("proba_")]]
+
+    def evaluate(self, data) -> dict:
+        """Metrics on labelled rows (the target column present): the same as ``tabcli evaluate --data``
+        (classification: accuracy, ROC AUC, log loss, ...; regression: RMSE, MAE, R², ...).
+
+        Raises:
+            DataError: If the target column is missing or holds classes unseen in training.
+        """
+        from tabcli.metrics import compute_metrics
+        from tabcli.predictions import metric_inputs
+
+        frame = _frame(data, "data")
+        target = self.schema.target
+        if target not in frame.columns:
+            raise DataError(f"evaluate needs the target column '{target}' in the data; its columns are {list(frame.columns)}.")
+        frame = frame[frame[target].notna()]
+        raw = self._run.predict_raw(frame, what="the data")
+        y_true, prediction = metric_inputs(self._run.preprocessor, frame, raw, what="the data")
+        return compute_metrics(self.schema.task, y_true, prediction, max(2, len(self.schema.classes)))
+
+    def explain(self, data, rows=None, top_features: int = 5, top_neighbours: int = 10) -> list[dict]:
+        """Per-row explanations: the prediction, the ``top_features`` columns by share of attention
+        and, for a retrieval model, the ``top_neighbours`` training rows it leaned on most (their
+        index in the training table, weight and label). For heatmaps, permutation importance and
+        the HTML report use ``tabcli explain``.
+
+        Args:
+            data: DataFrame (or records) with the training feature columns.
+            rows: Positions in ``data`` to explain (an int, a list of ints); default all rows.
+
+        Returns:
+            One dict per explained row: ``{"row", "prediction", "top_features", "neighbours"?}``
+            (``top_features`` is empty for families without attention: gbdt, mlp).
+
+        Raises:
+            DataError: For missing columns or positions outside ``data``.
+        """
+        from tabcli.explain.rows import row_explanations
+
+        frame = _frame(data, "data")
+        positions = list(range(len(frame))) if rows is None else ([rows] if isinstance(rows, int) else list(rows))
+        bad = [p for p in positions if not isinstance(p, int) or not 0 <= p < len(frame)]
+        if bad:
+            raise DataError(f"rows must be positions between 0 and {len(frame) - 1}; received {bad[:5]}.")
+        chosen = frame.iloc[positions]
+        predictions = self.predict(chosen)
+        details = row_explanations(self._run, self._run.inputs(chosen, what="the data"), top_features, top_neighbours)
+        result = []
+        for i, position in enumerate(positions):
+            entry = {"row": position, "prediction": predictions.iloc[i].to_dict(), "top_features": []}
+            if details is not None:
+                entry.update(details[i])
+            result.append(entry)
+        return result
+
+
+def load_run(path: str | Path) -> Run:
+    """Open a completed run directory for predictions in Python (see :class:`Run`).
+
+    Raises:
+        ConfigError: If ``path`` is not a completed run directory.
+    """
+    return Run(path)
+
+
+def train(config: str | Path | Mapping, *, run_dir: str | Path | None = None, verbose: bool = False,
+          **overrides) -> Run:
+    """Train a run from a config file or mapping, as ``tabcli train`` does, and return it.
+
+    Overrides are config keys with ``__`` between sections: ``training__epochs=20`` is
+    ``--set training.epochs=20``.
+
+    Args:
+        config: Path of a YAML config, or the config as a mapping (relative paths in it are
+            relative to the current directory).
+        run_dir: Exact run directory; default ``<output.dir>/<name>-<timestamp>``.
+        verbose: Show the progress and notes on the terminal.
+        **overrides: Config keys to override.
+
+    Returns:
+        The trained :class:`Run`.
+
+    Raises:
+        ConfigError / DataError / TrainingError: The command line's errors, same messages.
+    """
+    import yaml
+
+    from tabcli.config.loader import apply_overrides, load_config, validate_config
+    from tabcli.experiment import train_experiment
+
+    sets = [f"{key.replace('__', '.')}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+            for key, value in overrides.items()]
+    if isinstance(config, Mapping):
+        import copy
+
+        raw = apply_overrides(copy.deepcopy(dict(config)), sets, base=Path.cwd())
+        data = raw.get("data")
+        if isinstance(data, dict):
+            for key in ("train", "valid", "test"):
+                if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+                    data[key] = str((Path.cwd() / data[key]).resolve())
+        raw.setdefault("name", "run")
+        experiment = validate_config(raw, source="(the mapping given to tabcli.train)",
+                                     set_keys=[s.split("=", 1)[0] for s in sets])
+        folder = None
+    else:
+        experiment = load_config(config, sets)
+        folder = Path(config).resolve().parent
+    console = None
+    if verbose:
+        from tabcli.cli_support import console as make_console
+
+        console = make_console()
+    result = train_experiment(experiment, run_dir=Path(run_dir) if run_dir else None, console=console,
+                              config_folder=folder)
+    return Run(result.run_dir)

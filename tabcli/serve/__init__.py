@@ -1,0 +1,1 @@
+"""`tabcli serve`: a trained run answering predictions over HTTP (FastAPI + uvicorn; pip install 'tabcli[serve]')."""
