@@ -45,8 +45,12 @@ def _env() -> dict:
 
 # Runs in the child: become the session leader's terminal owner, so Ctrl-C written to the master side
 # reaches tabcli as a terminal would deliver it, then run the CLI as `python -m tabcli` would.
+# SIGINT is set back to Python's handler: a job started in the background by a non-interactive
+# shell (as some CI runners start the suite) inherits SIGINT ignored, which an interactive shell
+# running `tabcli train` would not pass on.
 _CHILD = (
-    "import fcntl, runpy, sys, termios\n"
+    "import fcntl, runpy, signal, sys, termios\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
     "fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
     "sys.argv = ['tabcli'] + sys.argv[1:]\n"
     "runpy.run_module('tabcli', run_name='__main__')\n"
@@ -87,7 +91,12 @@ def test_ctrl_c_in_a_terminal_restores_it_and_names_the_run(tmp_path):
             assert process.poll() is None, b"".join(chunks).decode(errors="replace")
             time.sleep(0.2)
         os.write(master, b"\x03")  # Ctrl-C, through the terminal's line discipline
-        code = process.wait(timeout=120)
+        try:
+            code = process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            shown = ANSI.sub("", b"".join(chunks).decode(errors="replace"))[-3000:]
+            pytest.fail(f"tabcli did not exit within 120 s of Ctrl-C; its terminal showed:\n{shown}")
     finally:
         if process.poll() is None:
             process.kill()
