@@ -188,7 +188,7 @@ def train(config: str | Path | Mapping, *, run_dir: str | Path | None = None, ve
     """
     import yaml
 
-    from tabcli.config.loader import apply_overrides, load_config, validate_config
+    from tabcli.config.loader import apply_overrides, load_config, resolve_paths, validate_config
     from tabcli.experiment import train_experiment
 
     sets = [f"{key.replace('__', '.')}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
@@ -196,12 +196,7 @@ def train(config: str | Path | Mapping, *, run_dir: str | Path | None = None, ve
     if isinstance(config, Mapping):
         import copy
 
-        raw = apply_overrides(copy.deepcopy(dict(config)), sets, base=Path.cwd())
-        data = raw.get("data")
-        if isinstance(data, dict):
-            for key in ("train", "valid", "test"):
-                if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
-                    data[key] = str((Path.cwd() / data[key]).resolve())
+        raw = apply_overrides(resolve_paths(copy.deepcopy(dict(config)), Path.cwd()), sets, base=Path.cwd())
         raw.setdefault("name", "run")
         experiment = validate_config(raw, source="(the mapping given to tabcli.train)",
                                      set_keys=[s.split("=", 1)[0] for s in sets])

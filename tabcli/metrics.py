@@ -9,7 +9,14 @@ import math
 import numpy as np
 from sklearn import metrics as skm
 
-__all__ = ["classification_metrics", "regression_metrics", "compute_metrics", "scalar_metrics", "PRIMARY_METRIC", "MONITOR_METRIC"]
+__all__ = ["classification_metrics", "regression_metrics", "compute_metrics", "scalar_metrics", "PRIMARY_METRIC",
+           "MONITOR_METRIC", "TASK_METRICS", "LOWER_IS_BETTER"]
+
+_CLASSIFICATION = ("accuracy", "balanced_accuracy", "roc_auc", "pr_auc", "log_loss", "f1_macro", "brier")
+#: The scalar metrics each task produces (the keys of a split in metrics.json).
+TASK_METRICS = {"binary": _CLASSIFICATION, "multiclass": _CLASSIFICATION, "regression": ("rmse", "mae", "r2", "mape")}
+#: Metrics that are losses or errors; every other metric of TASK_METRICS is better when higher.
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "mape", "log_loss", "brier"})
 
 #: The Keras metric (its name in the training logs, ``val_<name>``) followed per epoch for each task.
 MONITOR_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "rmse"}

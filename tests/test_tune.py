@@ -150,6 +150,9 @@ def test_wrong_space_or_data_stops_before_any_trial(tmp_path):
     config = _config(tmp_path)
     result = runner.invoke(app, ["tune", str(config), "--set", "data.target=nope", "--output", str(tmp_path / "tune")])
     assert result.exit_code == 2 and "nope" in result.output and not (tmp_path / "tune").exists()
+    result = runner.invoke(app, ["tune", str(config), "--set", "tune.metric=rmse", "--output", str(tmp_path / "tune")])
+    assert result.exit_code == 2 and "'rmse' is not a metric of a multiclass task" in result.output
+    assert not (tmp_path / "tune").exists()
 
 
 def test_pruning_stops_an_unpromising_trial_early():

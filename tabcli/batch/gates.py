@@ -22,12 +22,9 @@ import re
 from dataclasses import dataclass
 
 from tabcli.errors import ConfigError
+from tabcli.metrics import TASK_METRICS
 
 __all__ = ["Gate", "GateResult", "parse_gate", "check_gates", "evaluate_gates", "TASK_METRICS"]
-
-_CLASSIFICATION = ("accuracy", "balanced_accuracy", "roc_auc", "pr_auc", "log_loss", "f1_macro", "brier")
-#: The scalar metrics each task produces (``tabcli.metrics``), which a gate may name.
-TASK_METRICS = {"binary": _CLASSIFICATION, "multiclass": _CLASSIFICATION, "regression": ("rmse", "mae", "r2", "mape")}
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 _GATE = re.compile(

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from tabcli.config.schema import PATH_KEYS, ExperimentConfig
 from tabcli.errors import ConfigError
 
-__all__ = ["load_config", "parse_override", "apply_overrides", "validate_config", "config_to_yaml"]
+__all__ = ["load_config", "parse_override", "apply_overrides", "resolve_paths", "validate_config", "config_to_yaml"]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -148,6 +148,19 @@ def validate_config(raw: Any, source: str = "", set_keys: Sequence[str] = ()) ->
         raise ConfigError(_format_errors(error, source, set_keys)) from None
 
 
+def resolve_paths(raw: dict, folder: Path) -> dict:
+    """Make the relative data paths of a raw config (:data:`PATH_KEYS`) absolute against ``folder``
+    (in place; also returned)."""
+    data = raw.get("data")
+    if isinstance(data, dict):
+        for dotted in PATH_KEYS:
+            key = dotted.split(".")[1]
+            value = data.get(key)
+            if isinstance(value, str) and value and not Path(value).is_absolute():
+                data[key] = str((folder / value).resolve())
+    return raw
+
+
 def load_config(path: str | Path, overrides: Sequence[str] = (), cwd: Path | None = None) -> ExperimentConfig:
     """Read, override, resolve and validate a config file.
 
@@ -182,14 +195,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), cwd: Path | Non
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"The config file '{path}' must hold a mapping of sections (data:, model:, ...).")
-    folder = path.resolve().parent
-    data = raw.get("data")
-    if isinstance(data, dict):
-        for dotted in PATH_KEYS:
-            key = dotted.split(".")[1]
-            value = data.get(key)
-            if isinstance(value, str) and value and not Path(value).is_absolute():
-                data[key] = str((folder / value).resolve())
+    resolve_paths(raw, path.resolve().parent)
     apply_overrides(raw, overrides, base=(cwd or Path.cwd()))
     raw.setdefault("name", path.stem)
     set_keys = [item.split("=", 1)[0].strip() for item in overrides if "=" in item]

@@ -23,8 +23,8 @@ def _mean_weights(arrays: dict, layer: str) -> np.ndarray:
 
 
 def neighbour_tables(arrays: dict, description: dict, positions: list[int], explained_ids: list,
-                     train_frame: pd.DataFrame | None, target: str) -> dict[str, list]:
-    """For each explained row, the :data:`TOP_NEIGHBOURS` retrieved training rows with the largest
+                     train_frame: pd.DataFrame | None, target: str, top: int = TOP_NEIGHBOURS) -> dict[str, list]:
+    """For each explained row, the ``top`` retrieved training rows with the largest
     weight (averaged over heads): their id, weight, label and feature values.
 
     Args:
@@ -33,6 +33,7 @@ def neighbour_tables(arrays: dict, description: dict, positions: list[int], expl
         explained_ids: Their ids (index in their own table).
         train_frame: The run's training table (None: values are not shown).
         target: The target column (left out of the values; the label is shown on its own).
+        top: Neighbours listed per row (default :data:`TOP_NEIGHBOURS`).
 
     Returns:
         ``{layer: [{"row": id, "neighbours": [{"training row", "weight", "label", **values}]}]}``.
@@ -43,7 +44,7 @@ def neighbour_tables(arrays: dict, description: dict, positions: list[int], expl
         ids, labels = arrays[f"{layer}__ids"], arrays[f"{layer}__labels"]
         per_row = []
         for position, row_id in zip(positions, explained_ids):
-            order = np.argsort(-weights[position], kind="stable")[:TOP_NEIGHBOURS]
+            order = np.argsort(-weights[position], kind="stable")[:top]
             records = []
             for j in order:
                 record = {"training row": int(ids[position, j]), "weight": float(weights[position, j]),

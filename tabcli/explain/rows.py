@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tabcli.explain.importance import attention_importance, column_importance
-from tabcli.explain.neighbours import retrieval_layers
+from tabcli.explain.neighbours import neighbour_tables
 
 __all__ = ["row_explanations"]
 
@@ -44,18 +44,17 @@ def row_explanations(run, inputs: dict[str, np.ndarray], top_features: int = 5,
         import json
 
         branch_weights = json.loads(weights_file.read_text(encoding="utf-8"))
-    layers = retrieval_layers(description)
+    neighbours = neighbour_tables(arrays, description, list(range(rows)), list(range(rows)), None, run.schema.target,
+                                  top=top_neighbours)
+    first_layer = next(iter(neighbours.values()), None)
     explanations = []
     for index in range(rows):
         row_arrays = {k: v[index:index + 1] for k, v in arrays.items()}
         shares = column_importance(attention_importance(row_arrays, description, branch_weights))
         ordered = sorted(shares.items(), key=lambda item: -item[1])[:top_features]
         entry: dict[str, Any] = {"top_features": [{"column": c, "attention": float(v)} for c, v in ordered]}
-        for layer in layers[:1]:
-            weights = np.asarray(arrays[f"{layer}__weights"][index], dtype=np.float64).mean(axis=0)
-            ids, labels = arrays[f"{layer}__ids"][index], arrays[f"{layer}__labels"][index]
-            order = np.argsort(-weights, kind="stable")[:top_neighbours]
-            entry["neighbours"] = [{"training_row": int(ids[j]), "weight": float(weights[j]), "label": labels[j].item()}
-                                   for j in order]
+        if first_layer is not None:
+            entry["neighbours"] = [{"training_row": n["training row"], "weight": n["weight"], "label": n["label"]}
+                                   for n in first_layer[index]["neighbours"]]
         explanations.append(entry)
     return explanations

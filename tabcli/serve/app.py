@@ -81,7 +81,7 @@ def create_app(run_dir: str | Path, max_rows: int = DEFAULT_MAX_ROWS):
     Record = record_model(schema)
     records_adapter = TypeAdapter(list[Record])
     predictor = BatchedPredictor(run)
-    example = records_frame([Record.model_validate({c: None for c in schema.features})], schema)
+    example = records_frame([Record.model_validate({c: None for c in schema.features}).model_dump(by_alias=True)], schema)
     predictor.warm_up(example)
     test_metrics = {}
     with contextlib.suppress(OSError, ValueError):
@@ -160,7 +160,7 @@ def create_app(run_dir: str | Path, max_rows: int = DEFAULT_MAX_ROWS):
         if explain:
             from tabcli.explain.rows import row_explanations
 
-            inputs = run.inputs(records_frame(records, schema), what="the request")
+            inputs = run.inputs(records_frame(rows, schema), what="the request")
             details = await predictor.run_in_model_thread(row_explanations, run, inputs, top_features, top_neighbours)
             result["explanations"] = details if details is not None else [{"top_features": []} for _ in predictions]
         return result

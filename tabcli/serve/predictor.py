@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
+from tabcli.serve.records import records_frame
+
 __all__ = ["BatchedPredictor"]
 
 
@@ -84,10 +86,7 @@ class BatchedPredictor:
         return await future
 
     def _predict_rows(self, rows: list[dict]) -> np.ndarray:
-        frame = pd.DataFrame.from_records(rows, columns=self.run.schema.features)
-        for column in self.run.schema.numerical:
-            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-        return self.predict_now(frame)
+        return self.predict_now(records_frame(rows, self.run.schema))
 
     async def run_in_model_thread(self, function, *args):
         """Run ``function(*args)`` in the model thread (e.g. an explanation), after queued batches."""

@@ -34,11 +34,11 @@ def record_model(schema) -> type[BaseModel]:
     return create_model("Record", __config__=ConfigDict(extra="forbid", populate_by_name=False), **fields)
 
 
-def records_frame(records: list[BaseModel], schema):
-    """A DataFrame of the feature columns (training names and order) from validated records."""
+def records_frame(rows: list[dict], schema):
+    """A DataFrame of the feature columns (training names and order) from validated records
+    dumped by column name (``record.model_dump(by_alias=True)``)."""
     import pandas as pd
 
-    rows = [r.model_dump(by_alias=True) for r in records]
     frame = pd.DataFrame.from_records(rows, columns=schema.features) if rows else pd.DataFrame(columns=schema.features)
     for column in schema.numerical:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")

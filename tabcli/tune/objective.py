@@ -12,7 +12,7 @@ from typing import Any
 from tabcli.config.schema import ExperimentConfig
 from tabcli.config.tune import SearchDimension
 from tabcli.errors import TabcliError
-from tabcli.metrics import MONITOR_METRIC, PRIMARY_METRIC
+from tabcli.metrics import LOWER_IS_BETTER, MONITOR_METRIC, PRIMARY_METRIC, TASK_METRICS
 from tabcli.tune.space import suggest, trial_config
 
 __all__ = ["TrialFailed", "Objective", "metric_and_direction", "epoch_metric"]
@@ -25,24 +25,21 @@ class TrialFailed(Exception):
 def metric_and_direction(config: ExperimentConfig, task: str) -> tuple[str, str]:
     """The validation metric a search optimises and ``"minimize"`` / ``"maximize"``.
 
-    Default: the task's primary metric (rmse, roc_auc, accuracy). A metric whose direction is
-    not known (not a primary metric, nor a loss/error) needs ``tune.direction``.
+    Default: the task's primary metric (rmse, roc_auc, accuracy); the direction follows
+    :data:`tabcli.metrics.LOWER_IS_BETTER` unless ``tune.direction`` says otherwise.
 
     Raises:
-        TabcliError (ConfigError): If the direction cannot be inferred.
+        ConfigError: If ``tune.metric`` is not a metric the task produces (every trial would fail).
     """
     from tabcli.errors import ConfigError
 
     metric = config.tune.metric or PRIMARY_METRIC[task][0]
+    if metric not in TASK_METRICS[task]:
+        raise ConfigError(f"tune.metric '{metric}' is not a metric of a {task} task; choose one of "
+                          f"{', '.join(TASK_METRICS[task])}.")
     if config.tune.direction:
         return metric, config.tune.direction
-    lower = {"rmse", "mae", "log_loss", "brier", "mape", "mse"}
-    higher = {"roc_auc", "pr_auc", "accuracy", "balanced_accuracy", "f1_macro", "r2"}
-    if metric in lower:
-        return metric, "minimize"
-    if metric in higher:
-        return metric, "maximize"
-    raise ConfigError(f"tune.metric '{metric}': set tune.direction (minimize or maximize); it cannot be inferred.")
+    return metric, "minimize" if metric in LOWER_IS_BETTER else "maximize"
 
 
 def epoch_metric(task: str, metric: str) -> str | None:
@@ -67,18 +64,16 @@ class Objective:
         space: Dotted key -> :class:`SearchDimension`.
         folder: The tune folder.
         metric: Validation metric name (a key of ``metrics.json["valid"]``).
-        direction: ``"minimize"`` or ``"maximize"``.
         task: The table's task (for the per-epoch metric used by the pruner).
         prune: Whether to report epochs to the pruner (never for gbdt).
     """
 
-    def __init__(self, base: dict, space: dict[str, SearchDimension], folder: Path, metric: str, direction: str,
-                 task: str, prune: bool):
+    def __init__(self, base: dict, space: dict[str, SearchDimension], folder: Path, metric: str, task: str,
+                 prune: bool):
         self.base = base
         self.space = space
         self.folder = Path(folder)
         self.metric = metric
-        self.direction = direction
         self.task = task
         self.prune = prune
 

@@ -200,7 +200,7 @@ def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcom
             if request.jobs > 1:
                 _run_workers(request, study, storage, name, folder, display)
             else:
-                objective = Objective(base, space, folder, metric, direction, task, prune)
+                objective = Objective(base, space, folder, metric, task, prune)
                 study.optimize(objective, n_trials=request.trials, timeout=request.timeout, catch=(TrialFailed,),
                                callbacks=[display.trial_done], gc_after_trial=True)
     except KeyboardInterrupt:

@@ -74,8 +74,8 @@ class TabularAttentionConfig(AttentionOptions):
         "context",
         description="Stage 2: 'context' (attention to context_rows random training rows stored in the model, "
         "SAINT), 'retrieval' (each row attends to its k nearest training rows by a learned distance over its "
-        "features and reads their labels, after TabR; not yet the default: California housing test RMSE 0.410 vs "
-        "0.467 (seed 42) but 2.6x the seconds per epoch and 8x slower predictions on bank marketing, docs/benchmarks.md) or "
+        "features and reads their labels, after TabR; not yet the default: California housing test RMSE 0.409 vs "
+        "0.467 (3 seeds) but 2.3-3.1x the seconds per epoch and 2-8x slower predictions, docs/benchmarks.md) or "
         "'none' (no inter-sample step).",
     )
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions, description="Retrieval settings (inter_sample: retrieval).")
