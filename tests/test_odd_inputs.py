@@ -5,6 +5,7 @@ names the file, column or config key, before any run directory exists."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -227,3 +228,18 @@ def test_explain_keeps_an_earlier_explanation_and_train_names_the_next_commands(
     assert again.exit_code == 2 and "--overwrite" in again.output
     assert (tmp_path / "run/explain/report.html").read_bytes() == report
     assert runner.invoke(app, ["explain", run, "--rows", "1", "--overwrite"]).exit_code == 0
+
+
+def test_an_unreadable_model_file_is_one_paragraph_naming_it(tmp_path, penguins_run):
+    import shutil
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(penguins_run[0], run_dir)
+    model = run_dir / "model.keras"
+    model.write_bytes(model.read_bytes()[:2000])  # a damaged (truncated) zip, as after a partial copy
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    result = runner.invoke(app, ["predict", str(run_dir), "--data", str(Path(__file__).parents[1] / "datasets" / "penguins.csv"), "-o", str(tmp_path / "p.csv")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and f"'{model}' cannot be loaded" in " ".join(result.output.split())
+    assert "Retrain it" in result.output and not (tmp_path / "p.csv").exists()
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before

@@ -106,7 +106,20 @@ class LoadedRun:
         from tabcli._quiet import import_keras_quietly
 
         keras = import_keras_quietly()
-        return keras.saving.load_model(self.path / "model.keras")
+        try:
+            return keras.saving.load_model(self.path / "model.keras")
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as error:  # noqa: BLE001 - any deserialisation failure is the same advice
+            commit = self.info.get("git_commit")
+            written = f"at commit {commit[:10]}" if commit else self.info.get("versions", {}).get("tabcli", "of an unknown version")
+            cause = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise ConfigError(
+                f"The model file '{self.path / 'model.keras'}' cannot be loaded by this tabcli "
+                f"({type(error).__name__}: {cause[:300]}). The run was written by tabcli {written}; a model "
+                "saved by a development version whose layers have since changed, or a damaged file, cannot "
+                "be read. Retrain it: `tabcli train " + str(self.path / "config.yaml") + "`."
+            ) from error
 
     def model_spec(self):
         """The :class:`~tabcli.models.spec.ModelSpec` the model was built for."""

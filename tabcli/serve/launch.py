@@ -41,15 +41,19 @@ def serve_run(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, wo
                           "pip install 'tabcli[serve]'.") from None
     from tabcli.runs.loader import LoadedRun
 
-    LoadedRun(run_dir)  # refuses a missing, running, failed or incomplete run with its reason
+    run = LoadedRun(run_dir)  # refuses a missing, running, failed or incomplete run with its reason
     _check_port(host, port)
     say = console.print if console is not None else (lambda *a, **k: None)
-    say(f"serving {run_dir} on http://{host}:{port} ({workers} worker(s)); docs at http://{host}:{port}/docs; Ctrl-C stops")
+    banner = f"serving {run_dir} on http://{host}:{port} ({workers} worker(s)); docs at http://{host}:{port}/docs; Ctrl-C stops"
     if workers == 1:
         from tabcli.serve.app import create_app
 
-        uvicorn.run(create_app(run_dir, max_rows), host=host, port=port, log_level="warning")
+        app = create_app(run_dir, max_rows)  # loads the model: an unreadable one is refused before the banner
+        say(banner)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
         return
+    run.model  # noqa: B018 - each worker loads its own; an unreadable model is refused here, once, not per worker
+    say(banner)
     from tabcli.batch.runner import threads_per_job
 
     os.environ.update(TABCLI_SERVE_RUN=str(Path(run_dir).resolve()), TABCLI_SERVE_MAX_ROWS=str(max_rows),
