@@ -7,7 +7,7 @@ import pandas as pd
 
 from tabcli.data.preprocessing import TabularPreprocessor
 
-__all__ = ["class_probabilities", "prediction_table", "metric_inputs"]
+__all__ = ["class_probabilities", "prediction_table", "prediction_records", "metric_inputs"]
 
 
 def class_probabilities(task: str, raw: np.ndarray) -> np.ndarray:
@@ -37,6 +37,26 @@ def prediction_table(preprocessor: TabularPreprocessor, raw: np.ndarray) -> pd.D
     for i, label in enumerate(schema.classes):
         table[f"proba_{label}"] = proba[:, i]
     return table
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value JSON writes (class labels may be NumPy ints or bools)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def prediction_records(preprocessor: TabularPreprocessor, raw: np.ndarray) -> list[dict]:
+    """Predictions as one JSON-ready dict per model output row, in order (what `tabcli serve`
+    answers): ``{"prediction": value}`` for regression, ``{"prediction": label, "probabilities":
+    {class: p}}`` for classification; the same values as :func:`prediction_table`, without
+    building a DataFrame (which cost more than the model call for a request of one row)."""
+    schema = preprocessor.schema
+    if schema.task == "regression":
+        return [{"prediction": v} for v in preprocessor.decode_regression(np.asarray(raw)[:, 0]).tolist()]
+    proba = class_probabilities(schema.task, raw)
+    labels = [_plain(c) for c in schema.classes]
+    names = [str(c) for c in schema.classes]
+    return [{"prediction": labels[best], "probabilities": dict(zip(names, row))}
+            for best, row in zip(proba.argmax(axis=1).tolist(), proba.tolist())]
 
 
 def metric_inputs(preprocessor: TabularPreprocessor, frame: pd.DataFrame, raw: np.ndarray, what: str = "the table"):

@@ -100,3 +100,50 @@ def test_missing_feature_column_and_text_in_numbers(mixed_frame):
     bad.loc[bad.index[0], "x2"] = "?"
     with pytest.raises(DataError, match="na_values"):
         prep.transform(bad)
+
+
+def _records(frame: pd.DataFrame, columns) -> list[dict]:
+    return [{c: (None if isinstance(v, float) and np.isnan(v) else v) for c, v in row.items()}
+            for row in frame[columns].to_dict("records")]
+
+
+@pytest.mark.parametrize("rare_min_count", [1, 5])
+def test_record_encoder_gives_the_arrays_of_transform(mixed_frame, rare_min_count):
+    from tabcli.data.record_encoder import RecordEncoder
+
+    frame = mixed_frame.copy()
+    frame.loc[frame.index[:3], "color"] = "violet"  # rare when rare_min_count=5
+    frame.loc[frame.index[3:60], "x1"] = 0.25  # a run of equal values: repeated quantiles
+    prep = _fit(frame, rare_min_count=rare_min_count, n_quantiles=50)
+    encoder = RecordEncoder(prep)
+    features = prep.schema.features
+    odd = pd.DataFrame({
+        "x1": [np.inf, -np.inf, 1e12, -1e12, 0.25, frame["x1"].min(), frame["x1"].max(), np.nan],
+        "x2": [np.nan, 0.0, 5.0, 1e9, -3.0, np.inf, 2.5, 7.0],
+        "color": ["purple", None, "violet", "red", "blue", "green", np.nan, "red"],
+        "flag": [True, False, None, True, False, True, False, True],
+        "level": [1, 2.0, 3, 99, None, 1, 2, 3],
+    })
+    for table in (frame, odd):
+        expected = prep.transform(table)
+        got = encoder.encode(_records(table, features))
+        assert set(got) == set(expected)
+        np.testing.assert_allclose(got["numerical"], expected["numerical"], rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(got["categorical"], expected["categorical"])
+        assert got["numerical"].dtype == np.float32 and got["categorical"].dtype == np.int32
+    # the odd rows reach every code path: unseen (0), missing, rare, clipped tails, inf as missing
+    codes = encoder.encode(_records(odd, features))["categorical"]
+    assert codes[0, 0] == 0 and codes[3, 2] == 0 and codes[1, 0] == codes[6, 0] != 0
+    numerical = encoder.encode(_records(odd, features))["numerical"]
+    assert numerical[2, 0] > 5 and numerical[3, 0] < -5 and numerical[5, 1] == numerical[0, 1]
+
+
+def test_record_encoder_refuses_date_columns():
+    from tabcli.data.record_encoder import RecordEncoder
+
+    frame = pd.DataFrame({"when": pd.date_range("2020-01-01", periods=40).astype(str), "x": np.arange(40.0),
+                          "target": [0, 1] * 20})
+    prep = TabularPreprocessor(infer_schema(frame, target="target", dates=["when"])).fit(frame)
+    assert not RecordEncoder.supports(prep)
+    with pytest.raises(ValueError, match="date columns"):
+        RecordEncoder(prep)

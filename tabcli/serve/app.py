@@ -69,7 +69,7 @@ def create_app(run_dir: str | Path, max_rows: int = DEFAULT_MAX_ROWS):
     from pydantic import TypeAdapter, ValidationError
 
     from tabcli.errors import TabcliError
-    from tabcli.predictions import prediction_table
+    from tabcli.predictions import prediction_records
     from tabcli.runs.loader import LoadedRun
 
     run = LoadedRun(run_dir)
@@ -81,8 +81,7 @@ def create_app(run_dir: str | Path, max_rows: int = DEFAULT_MAX_ROWS):
     Record = record_model(schema)
     records_adapter = TypeAdapter(list[Record])
     predictor = BatchedPredictor(run)
-    example = records_frame([Record.model_validate({c: None for c in schema.features}).model_dump(by_alias=True)], schema)
-    predictor.warm_up(example)
+    predictor.warm_up(Record.model_validate({c: None for c in schema.features}).model_dump(by_alias=True))
     test_metrics = {}
     with contextlib.suppress(OSError, ValueError):
         test_metrics = {k: _plain(v) for k, v in run.metrics.get("test", {}).items() if not isinstance(v, (list, dict))}
@@ -146,23 +145,18 @@ def create_app(run_dir: str | Path, max_rows: int = DEFAULT_MAX_ROWS):
             raw = await predictor.predict(rows)
         except TabcliError as error:
             return JSONResponse(status_code=422, content={"message": str(error)})
-        table = prediction_table(run.preprocessor, raw)
-        probability_columns = [c for c in table.columns if c.startswith("proba_")]
-        classes = [str(c[len("proba_"):]) for c in probability_columns]
-        probabilities = table[probability_columns].to_numpy() if probability_columns else None
-        predictions = []
-        for i, value in enumerate(table["prediction"].tolist()):
-            entry = {"prediction": _plain(value)}
-            if probabilities is not None:
-                entry["probabilities"] = dict(zip(classes, map(float, probabilities[i])))
-            predictions.append(entry)
+        predictions = prediction_records(run.preprocessor, raw)
+        if not np.isfinite(raw).all():  # JSON has no NaN: a non-finite output is answered as null
+            predictions = [{k: ({c: _plain(p) for c, p in v.items()} if isinstance(v, dict) else _plain(v))
+                            for k, v in entry.items()} for entry in predictions]
         result: dict[str, Any] = {"predictions": predictions}
-        if explain:
-            from tabcli.explain.rows import row_explanations
+        if not explain:
+            return JSONResponse(result)  # already plain JSON; FastAPI's encoder would walk it again
+        from tabcli.explain.rows import row_explanations
 
-            inputs = run.inputs(records_frame(rows, schema), what="the request")
-            details = await predictor.run_in_model_thread(row_explanations, run, inputs, top_features, top_neighbours)
-            result["explanations"] = details if details is not None else [{"top_features": []} for _ in predictions]
+        inputs = run.inputs(records_frame(rows, schema), what="the request")
+        details = await predictor.run_in_model_thread(row_explanations, run, inputs, top_features, top_neighbours)
+        result["explanations"] = details if details is not None else [{"top_features": []} for _ in predictions]
         return result
 
     @app.get("/health", summary="Liveness")

@@ -39,6 +39,11 @@ class BatchedPredictor:
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._model = run.model  # loaded now, not on the first request
+        from tabcli.data.record_encoder import RecordEncoder
+
+        # Records straight to arrays: the DataFrame and ColumnTransformer path cost more than the
+        # model call itself for the few rows of a request (module docstring of record_encoder).
+        self._encoder = RecordEncoder(run.preprocessor) if RecordEncoder.supports(run.preprocessor) else None
         if run.is_keras:
             from tabcli.models.retrieval import with_candidate_index
 
@@ -47,23 +52,30 @@ class BatchedPredictor:
     # -------------------------------------------------------------- model calls (model thread)
     def predict_now(self, frame: pd.DataFrame) -> np.ndarray:
         """``(rows, outputs)`` for ``frame``, in the calling thread."""
-        inputs = self.run.inputs(frame, what="the request")
+        return self._outputs(self.run.inputs(frame, what="the request"), len(frame))
+
+    def predict_records(self, rows: list[dict]) -> np.ndarray:
+        """``(rows, outputs)`` for validated records (column -> value), in the calling thread."""
+        if self._encoder is None:
+            return self.predict_now(records_frame(rows, self.run.schema))
+        return self._outputs(self._encoder.encode(rows), len(rows))
+
+    def _outputs(self, inputs: dict[str, np.ndarray], rows: int) -> np.ndarray:
         if not self.run.is_keras:
             from tabcli.models.gbdt.model import predict_raw
 
             return predict_raw(self._model, self.run.model_spec(), inputs)
         inputs = self._with_index(inputs)
-        rows = len(frame)
         parts = []
         for start in range(0, rows, self.max_batch_rows):
             chunk = {k: v[start:start + self.max_batch_rows] for k, v in inputs.items()}
             parts.append(np.asarray(self._model.predict_on_batch(chunk), dtype=np.float64))
         return np.concatenate(parts) if parts else np.zeros((0, 1))
 
-    def warm_up(self, example: pd.DataFrame) -> None:
+    def warm_up(self, example: dict) -> None:
         """Trace the model function for a few batch sizes, so the first requests are not slow."""
         for rows in (1, 2, 8, 64):
-            self.predict_now(pd.concat([example] * rows, ignore_index=True))
+            self.predict_records([example] * rows)
 
     # -------------------------------------------------------------- batching (event loop)
     async def start(self) -> None:
@@ -79,14 +91,11 @@ class BatchedPredictor:
 
     async def predict(self, rows: list[dict]) -> np.ndarray:
         """Raw outputs ``(len(rows), outputs)`` for validated records (column -> value), computed in
-        one batch with whatever else is waiting (the table is built once per batch, in the model
-        thread: building a DataFrame per request cost more than the model call for one row)."""
+        one batch with whatever else is waiting (inputs are built once per batch, in the model
+        thread)."""
         future = asyncio.get_running_loop().create_future()
         await self._queue.put((rows, future))
         return await future
-
-    def _predict_rows(self, rows: list[dict]) -> np.ndarray:
-        return self.predict_now(records_frame(rows, self.run.schema))
 
     async def run_in_model_thread(self, function, *args):
         """Run ``function(*args)`` in the model thread (e.g. an explanation), after queued batches."""
@@ -103,7 +112,7 @@ class BatchedPredictor:
                 rows += len(item[0])
             joined = [row for rows_of_request, _ in items for row in rows_of_request]
             try:
-                raw = await loop.run_in_executor(self.executor, self._predict_rows, joined)
+                raw = await loop.run_in_executor(self.executor, self.predict_records, joined)
             except Exception as error:  # noqa: BLE001 - handed to each waiting request
                 for _, future in items:
                     if not future.done():
