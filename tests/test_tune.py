@@ -19,7 +19,7 @@ from conftest import DATASETS, REPO
 from tabcli.cli import app
 from tabcli.config.loader import validate_config
 from tabcli.errors import ConfigError
-from tabcli.tune.space import default_space, resolve_space
+from tabcli.tune.space import default_space, resolve_space, starting_values
 
 runner = CliRunner()
 PENGUINS = DATASETS / "penguins.csv"
@@ -87,6 +87,22 @@ def test_every_family_has_a_valid_default_space(family):
     assert "model.retrieval.k" in resolve_space(retrieval)
 
 
+def test_starting_values_keep_only_values_inside_the_space():
+    from tabcli.config.tune import SearchDimension
+
+    base = {"model": {"d_model": 64, "dropout_rate": 0.1, "num_heads": 8, "kind": "a"}, "training": {"learning_rate": 1e-3}}
+    space = {key: SearchDimension.model_validate(value) for key, value in {
+        "model.d_model": {"int": [16, 128], "step": 16},   # 64 on the grid
+        "model.dropout_rate": {"float": [0.2, 0.5]},      # 0.1 outside: sampled
+        "model.num_heads": {"choice": [2, 4]},            # 8 not offered: sampled
+        "model.kind": {"choice": ["a", "b"]},
+        "training.learning_rate": {"float": [1e-4, 3e-3], "log": True},
+    }.items()}
+    assert starting_values(base, space) == {"model.d_model": 64, "model.kind": "a", "training.learning_rate": 1e-3}
+    off_grid = {"model.d_model": SearchDimension.model_validate({"int": [16, 128], "step": 20})}
+    assert starting_values(base, off_grid) == {}
+
+
 def test_durations():
     from tabcli.tune.runner import parse_duration
 
@@ -103,6 +119,11 @@ def test_trials_are_runs_best_yaml_retrains_and_resume_adds_trials(tmp_path):
     assert result.exit_code == 0, result.output
     trials = pd.read_csv(out / "trials.csv")
     assert list(trials["trial"]) == [0, 1] and set(trials["state"]) <= {"complete", "pruned"}
+    # trial 0 is the starting config (tune.start_from_config), trial 1 sampled
+    start = validate_config(yaml.safe_load(config.read_text()))
+    assert trials.loc[0, "model.dropout_rate"] == pytest.approx(start.model.dropout_rate)
+    assert trials.loc[0, "training.learning_rate"] == pytest.approx(start.training.learning_rate)
+    assert trials.loc[1, "training.learning_rate"] != pytest.approx(start.training.learning_rate)
     for row in trials.itertuples():
         info = json.loads((out / "trials" / f"trial-{row.trial:04d}" / "run.json").read_text())
         metrics = json.loads((out / "trials" / f"trial-{row.trial:04d}" / "metrics.json").read_text())

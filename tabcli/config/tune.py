@@ -107,6 +107,12 @@ class TuneConfig(StrictModel):
     startup_trials: int = Field(
         5, ge=1, le=1000, description="Random trials before TPE models the space; also trials before pruning starts."
     )
+    start_from_config: bool = Field(
+        True,
+        description="Trial 0 of a new study uses the config's own values of the searched keys (those inside "
+        "the space; Optuna's enqueue_trial), so the best trial is never worse on validation than the config "
+        "you started from. false: every trial is sampled.",
+    )
     space: dict[str, SearchDimension] = Field(
         default_factory=dict,
         description="Dotted config key -> {int: [low, high], log: bool} | {float: [low, high], log: bool} | "

@@ -13,7 +13,7 @@ from tabcli.config.loader import load_config
 from tabcli.errors import ConfigError, TabcliError
 from tabcli.tune.objective import Objective, TrialFailed, epoch_metric, metric_and_direction
 from tabcli.tune.outputs import best_trial, trial_rows, write_best, write_trials
-from tabcli.tune.space import resolve_space
+from tabcli.tune.space import resolve_space, starting_values
 from tabcli.tune.study import fail_dead_trials, open_study, storage_url
 
 __all__ = ["TuneRequest", "TuneOutcome", "run_tune", "parse_duration"]
@@ -193,6 +193,11 @@ def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcom
     if failed:
         say(f"[yellow]note:[/] trials {failed} were running in a process that stopped; marked failed.")
     base = config.model_dump(mode="json")
+    if config.tune.start_from_config and not study.trials:
+        start = starting_values(base, space)
+        if start:
+            study.enqueue_trial(start)
+            say(f"trial 0 evaluates the starting config ({len(start)} of {len(space)} searched keys at their config values)")
     display = _Display(console, request.trials, request.timeout, metric)
     interrupted = False
     try:

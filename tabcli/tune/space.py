@@ -11,7 +11,7 @@ from tabcli.config.schema import ExperimentConfig
 from tabcli.config.tune import SearchDimension
 from tabcli.errors import ConfigError
 
-__all__ = ["TRAINING_SPACE", "default_space", "resolve_space", "set_dotted", "suggest", "trial_config"]
+__all__ = ["TRAINING_SPACE", "default_space", "resolve_space", "set_dotted", "starting_values", "suggest", "trial_config"]
 
 #: Optimiser settings searched for every Keras family, after TabR's and FT-Transformer's spaces
 #: (learning rate 3e-5-1e-3, weight decay 1e-6-1e-3, both log-uniform). The learning-rate range
@@ -111,6 +111,34 @@ def _lookup(data: dict, key: str) -> Any:
     for part in key.split("."):
         data = data[part]
     return data
+
+
+def _inside(dimension: SearchDimension, value: Any) -> bool:
+    if dimension.kind == "choice":
+        return any(value == option and type(value) is type(option) for option in dimension.choice)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    low, high = dimension.int_ if dimension.kind == "int" else dimension.float_
+    if dimension.kind == "int" and not float(value).is_integer():
+        return False
+    if not low <= value <= high:
+        return False
+    if dimension.step is not None:
+        return abs((value - low) / dimension.step - round((value - low) / dimension.step)) < 1e-9
+    return True
+
+
+def starting_values(base: dict, space: dict[str, SearchDimension]) -> dict[str, Any]:
+    """The starting config's value of each searched key that lies inside its dimension (within the
+    bounds and on the step grid, or among the choices): the parameters of a first, enqueued trial
+    that evaluates the config the user started from. Keys whose value is outside are left out
+    (Optuna samples them)."""
+    values = {}
+    for key, dimension in space.items():
+        value = _lookup(base, key)
+        if _inside(dimension, value):
+            values[key] = int(value) if dimension.kind == "int" else value
+    return values
 
 
 def suggest(trial, space: dict[str, SearchDimension]) -> dict[str, Any]:
