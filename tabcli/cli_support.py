@@ -100,3 +100,19 @@ def metrics_table(title: str, columns: dict):
         cells = [("-" if m.get(key) is None else f"{m[key]:.4f}") for m in columns.values()]
         table.add_row(key, *cells)
     return table
+
+
+class LiveProgress:
+    """Base of the progress displays of long commands (`batch`, `tune`): ``self.progress`` is a
+    started ``rich.progress.Progress`` inside the ``with`` block, or None (no console)."""
+
+    progress = None
+
+    def __enter__(self):
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()

@@ -10,6 +10,7 @@ from tabcli.batch.junit import write_junit
 from tabcli.batch.leaderboard import summarize, write_leaderboard
 from tabcli.batch.plan import collect_configs, plan_runs
 from tabcli.batch.runner import Outcome, run_all
+from tabcli.cli_support import LiveProgress
 from tabcli.errors import ConfigError
 
 __all__ = ["BatchResult", "run_batch", "EXIT_OK", "EXIT_RUN_FAILED", "EXIT_GATE_FAILED"]
@@ -71,7 +72,7 @@ def run_batch(configs, jobs=1, repeat=1, overrides=(), gates=(), output=Path("ba
     return BatchResult(outcomes=outcomes, rows=rows, gates=gate_results, files=written, exit_code=exit_code)
 
 
-class _Progress:
+class _Progress(LiveProgress):
     """A rich progress bar over runs (a line per run when not on a terminal)."""
 
     def __init__(self, console, total: int):
@@ -83,15 +84,6 @@ class _Progress:
             self.progress = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                      TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.description}"), console=console)
             self.task = self.progress.add_task("", total=total)
-
-    def __enter__(self):
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.progress is not None:
-            self.progress.stop()
 
     def done(self, outcome: Outcome) -> None:
         from rich.markup import escape

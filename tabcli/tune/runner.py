@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from tabcli.cli_support import LiveProgress
 from tabcli.config.loader import load_config
 from tabcli.errors import ConfigError, TabcliError
 from tabcli.tune.objective import Objective, TrialFailed, epoch_metric, metric_and_direction
@@ -90,7 +91,7 @@ def _folder(request: TuneRequest, config) -> Path:
     return folder
 
 
-class _Display:
+class _Display(LiveProgress):
     """A rich progress line (trial i of N, best so far, elapsed and remaining budget) and one
     printed line per finished trial."""
 
@@ -116,15 +117,6 @@ class _Display:
             return ""
         left = max(0.0, self.timeout - (time.monotonic() - self.started))
         return f"{int(left // 60)}:{int(left % 60):02d}"
-
-    def __enter__(self):
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.progress is not None:
-            self.progress.stop()
 
     def trial_done(self, study, trial) -> None:
         if self.console is None:
