@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,17 @@ def best_trial(study):
     return study.best_trial
 
 
+def _run_error(run_dir: str | None) -> str | None:
+    """The error a failed trial's run directory recorded (a trial failed by another process, after
+    its own process died, has it only there)."""
+    if not run_dir:
+        return None
+    try:
+        return json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("error")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def trial_rows(study, metric: str) -> list[dict[str, Any]]:
     """One row per trial, in trial order: ``trial``, ``state`` (complete, pruned, fail, running),
     ``valid.<metric>``, each searched key, ``seconds``, ``run_dir``, ``host``, ``pruned_at_epoch``
@@ -40,7 +52,7 @@ def trial_rows(study, metric: str) -> list[dict[str, Any]]:
             "pruned_at_epoch": attrs.get("pruned_at_epoch"),
             "run_dir": attrs.get("run_dir"),
             "host": attrs.get("host"),
-            "error": attrs.get("error"),
+            "error": attrs.get("error") or (_run_error(attrs.get("run_dir")) if trial.state.name == "FAIL" else None),
         })
         rows.append(row)
     return rows

@@ -160,10 +160,8 @@ def fail_dead_trials(study) -> list[int]:
         attrs = trial.user_attrs
         if attrs.get("host") == host and isinstance(attrs.get("pid"), int) and not _alive(attrs["pid"]):
             message = f"the process running this trial (pid {attrs['pid']}) stopped (killed or crashed)"
-            storage = study._storage
-            storage.set_trial_user_attr(trial._trial_id, "error", message)
-            if storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
-                failed.append(trial.number)
-                _mark_run_failed(attrs.get("run_dir"), message)
+            _mark_run_failed(attrs.get("run_dir"), message)  # trials.csv reads the error from there
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+            failed.append(trial.number)
     optuna.storages.fail_stale_trials(study)
     return failed
