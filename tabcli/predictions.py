@@ -39,24 +39,28 @@ def prediction_table(preprocessor: TabularPreprocessor, raw: np.ndarray) -> pd.D
     return table
 
 
-def _plain(value):
-    """A NumPy scalar as the Python value JSON writes (class labels may be NumPy ints or bools)."""
-    return value.item() if isinstance(value, np.generic) else value
+def _finite_or_none(values: list) -> list:
+    """JSON has no NaN or infinity: a non-finite model output is answered as null."""
+    return [v if v == v and v not in (float("inf"), float("-inf")) else None for v in values]
 
 
 def prediction_records(preprocessor: TabularPreprocessor, raw: np.ndarray) -> list[dict]:
     """Predictions as one JSON-ready dict per model output row, in order (what `tabcli serve`
     answers): ``{"prediction": value}`` for regression, ``{"prediction": label, "probabilities":
     {class: p}}`` for classification; the same values as :func:`prediction_table`, without
-    building a DataFrame (which cost more than the model call for a request of one row)."""
+    building a DataFrame (which cost more than the model call for a request of one row).
+    Non-finite outputs are ``None``; class labels are the schema's (already plain Python)."""
     schema = preprocessor.schema
+    finite = bool(np.isfinite(raw).all())
     if schema.task == "regression":
-        return [{"prediction": v} for v in preprocessor.decode_regression(np.asarray(raw)[:, 0]).tolist()]
+        values = preprocessor.decode_regression(np.asarray(raw)[:, 0]).tolist()
+        return [{"prediction": v} for v in (values if finite else _finite_or_none(values))]
     proba = class_probabilities(schema.task, raw)
-    labels = [_plain(c) for c in schema.classes]
     names = [str(c) for c in schema.classes]
-    return [{"prediction": labels[best], "probabilities": dict(zip(names, row))}
-            for best, row in zip(proba.argmax(axis=1).tolist(), proba.tolist())]
+    rows = proba.tolist() if finite else [_finite_or_none(row) for row in proba.tolist()]
+    return [{"prediction": schema.classes[best] if finite or rows[i][best] is not None else None,
+             "probabilities": dict(zip(names, rows[i]))}
+            for i, best in enumerate(proba.argmax(axis=1).tolist())]
 
 
 def metric_inputs(preprocessor: TabularPreprocessor, frame: pd.DataFrame, raw: np.ndarray, what: str = "the table"):

@@ -21,7 +21,7 @@ from fastapi import Request  # at module level: the endpoint's annotations are r
 
 from tabcli._version import __version__
 from tabcli.serve.predictor import BatchedPredictor
-from tabcli.serve.records import csv_records, record_model, records_frame
+from tabcli.serve.records import csv_records, record_model
 
 __all__ = ["create_app", "app_from_environment", "DEFAULT_MAX_ROWS"]
 
@@ -146,15 +146,12 @@ def create_app(run_dir: str | Path, max_rows: int = DEFAULT_MAX_ROWS):
         except TabcliError as error:
             return JSONResponse(status_code=422, content={"message": str(error)})
         predictions = prediction_records(run.preprocessor, raw)
-        if not np.isfinite(raw).all():  # JSON has no NaN: a non-finite output is answered as null
-            predictions = [{k: ({c: _plain(p) for c, p in v.items()} if isinstance(v, dict) else _plain(v))
-                            for k, v in entry.items()} for entry in predictions]
         result: dict[str, Any] = {"predictions": predictions}
         if not explain:
             return JSONResponse(result)  # already plain JSON; FastAPI's encoder would walk it again
         from tabcli.explain.rows import row_explanations
 
-        inputs = run.inputs(records_frame(rows, schema), what="the request")
+        inputs = await predictor.run_in_model_thread(predictor.inputs, rows)  # the same path as the prediction
         details = await predictor.run_in_model_thread(row_explanations, run, inputs, top_features, top_neighbours)
         result["explanations"] = details if details is not None else [{"top_features": []} for _ in predictions]
         return result

@@ -14,7 +14,6 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pandas as pd
 
 from tabcli.serve.records import records_frame
 
@@ -50,15 +49,16 @@ class BatchedPredictor:
             self._with_index = lambda inputs: with_candidate_index(self._model, inputs)
 
     # -------------------------------------------------------------- model calls (model thread)
-    def predict_now(self, frame: pd.DataFrame) -> np.ndarray:
-        """``(rows, outputs)`` for ``frame``, in the calling thread."""
-        return self._outputs(self.run.inputs(frame, what="the request"), len(frame))
+    def inputs(self, rows: list[dict]) -> dict[str, np.ndarray]:
+        """Model inputs for validated records (column -> value): :class:`RecordEncoder` where the
+        schema allows, else the run's DataFrame preprocessing."""
+        if self._encoder is None:
+            return self.run.inputs(records_frame(rows, self.run.schema), what="the request")
+        return self._encoder.encode(rows)
 
     def predict_records(self, rows: list[dict]) -> np.ndarray:
         """``(rows, outputs)`` for validated records (column -> value), in the calling thread."""
-        if self._encoder is None:
-            return self.predict_now(records_frame(rows, self.run.schema))
-        return self._outputs(self._encoder.encode(rows), len(rows))
+        return self._outputs(self.inputs(rows), len(rows))
 
     def _outputs(self, inputs: dict[str, np.ndarray], rows: int) -> np.ndarray:
         if not self.run.is_keras:
