@@ -56,6 +56,7 @@ def _base(**tune):
     ({"choice": [[1, 2]]}, "numbers, strings"),
     ({"float": [1e-4, 1e-2], "log": True, "step": 0.1}, "step cannot be combined"),
     ({"float": [0, 1], "scale": "log"}, "unknown key 'tune.space.x.scale'"),
+    ({"float": [0, 1], "when": {}}, "when needs at least one"),
 ])
 def test_space_entries_are_validated(entry, message):
     with pytest.raises(ConfigError) as error:
@@ -101,6 +102,36 @@ def test_starting_values_keep_only_values_inside_the_space():
     assert starting_values(base, space) == {"model.d_model": 64, "model.kind": "a", "training.learning_rate": 1e-3}
     off_grid = {"model.d_model": SearchDimension.model_validate({"int": [16, 128], "step": 20})}
     assert starting_values(base, off_grid) == {}
+
+
+def test_conditional_keys_are_searched_only_where_their_condition_holds():
+    import optuna
+
+    from tabcli.tune.space import suggest
+
+    config = validate_config({"data": {"train": "t.csv", "target": "y"}, "model": {"type": "tabular_attention"}})
+    space, base = resolve_space(config), config.model_dump(mode="json")
+    assert space["model.inter_sample"].choice == ["context", "retrieval"]
+    start = starting_values(base, space)  # the config is context: retrieval's keys are not part of trial 0
+    assert start["model.inter_sample"] == "context" and not any(k.startswith("model.retrieval.") for k in start)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(12):
+        trial = study.ask()
+        values = suggest(trial, space, base)
+        mode = values["model.inter_sample"]
+        seen.add(mode)
+        assert ("model.retrieval.k" in values) == (mode == "retrieval") == ("model.retrieval.k" in trial.params)
+        study.tell(trial, 0.0)
+    assert seen == {"context", "retrieval"}
+    retrieval = validate_config({"data": {"train": "t.csv", "target": "y"}, "model": {"inter_sample": "retrieval"}})
+    assert starting_values(retrieval.model_dump(mode="json"), resolve_space(retrieval))["model.retrieval.k"] == 96
+    with pytest.raises(ConfigError) as error:
+        resolve_space(_base(space={"model.d_model": {"choice": [32], "when": {"model.num_heads": 4}},
+                                   "model.num_heads": {"choice": [4, 8]},
+                                   "model.dropout_rate": {"float": [0, 0.3], "when": {"model.dropuot": 1}}}))
+    assert "'model.num_heads', which is searched after it" in str(error.value)
+    assert "names 'model.dropuot', which is not a key" in str(error.value)
 
 
 def test_durations():

@@ -32,6 +32,12 @@ class SearchDimension(StrictModel):
     choice: Optional[list[Any]] = Field(None, description="Values to choose from (numbers, strings, booleans, null).")
     log: bool = Field(False, description="Sample int/float ranges on a log scale (low > 0).")
     step: Optional[float] = Field(None, gt=0, description="Grid step for int/float ranges (not with log).")
+    when: Optional[dict[str, Any]] = Field(
+        None,
+        description="Search this key only in trials where each named dotted key has this value (or one of a list "
+        "of values), e.g. {model.inter_sample: retrieval}; in other trials it keeps its config value. A named key "
+        "that is itself searched must come earlier in the space.",
+    )
 
     model_config = {**StrictModel.model_config, "populate_by_name": True}
 
@@ -44,6 +50,8 @@ class SearchDimension(StrictModel):
                 f"received {', '.join(kinds) if kinds else 'none'}"
             )
         kind = kinds[0]
+        if self.when is not None and not self.when:
+            raise ValueError("when needs at least one dotted key: value")
         if kind == "choice":
             if not self.choice:
                 raise ValueError("choice needs at least one value")
@@ -64,6 +72,15 @@ class SearchDimension(StrictModel):
             raise ValueError(f"an int range needs an integer step; received {self.step}")
         return self
 
+    def applies(self, values: dict[str, Any]) -> bool:
+        """Whether this key is searched in a trial whose other keys have ``values`` (dotted key ->
+        value: the keys sampled so far over the starting config's values); always true without ``when``."""
+        for key, wanted in (self.when or {}).items():
+            options = wanted if isinstance(wanted, list) else [wanted]
+            if not any(values.get(key) == option and type(values.get(key)) is type(option) for option in options):
+                return False
+        return True
+
     @property
     def kind(self) -> str:
         """``"int"``, ``"float"`` or ``"choice"``."""
@@ -80,6 +97,8 @@ class SearchDimension(StrictModel):
         data = self.model_dump(by_alias=True, exclude_none=True)
         if not data.get("log"):
             data.pop("log", None)
+        if not data.get("when"):
+            data.pop("when", None)
         return data
 
 

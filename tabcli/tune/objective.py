@@ -84,7 +84,7 @@ class Objective:
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
-        values = suggest(trial, self.space)
+        values = suggest(trial, self.space, self.base)
         started = time.perf_counter()
         try:
             config = trial_config(self.base, values, source=f"of trial {trial.number}")

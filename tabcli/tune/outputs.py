@@ -74,7 +74,8 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 def write_trials(folder: Path, rows: list[dict[str, Any]]) -> None:
     """``trials.csv``, ``trials.md`` and ``trials.json`` in ``folder`` (each written whole or not at all)."""
-    frame = pd.DataFrame(rows)
+    # object columns: a parameter used by some trials only (a `when` key) stays 96, not 96.0
+    frame = pd.DataFrame(rows, dtype=object)
     write_atomic(folder / "trials.csv", lambda tmp: frame.to_csv(tmp, index=False))
     write_atomic(folder / "trials.md", lambda tmp: tmp.write_text(_markdown(frame), encoding="utf-8"))
     write_json_atomic(folder / "trials.json", rows)

@@ -124,7 +124,7 @@ class _Display(LiveProgress):
         state = trial.state.name.lower()
         value = trial.value if trial.value is not None else trial.user_attrs.get("valid_metric")
         shown = "-" if value is None else f"{value:.4f}"
-        params = ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in trial.params.items())
+        params = ", ".join(f"{_key_name(k)}={_short(v)}" for k, v in trial.params.items())
         extra = ""
         if state == "pruned":
             extra = f" (pruned at epoch {trial.user_attrs.get('pruned_at_epoch')})"
@@ -137,6 +137,12 @@ class _Display(LiveProgress):
         if self.progress is not None:
             text = "" if best is None else f"best valid.{self.metric} {best.value:.4f} (trial {best.number})"
             self.progress.update(self.task, advance=1, best=text, left=self._left())
+
+
+def _key_name(key: str) -> str:
+    """A dotted key without its section (``model.d_model`` -> ``d_model``); nested keys keep their
+    parent, so ``model.retrieval.dropout_rate`` is not confused with ``model.dropout_rate``."""
+    return key.split(".", 1)[-1] if key.count(".") > 1 else key.split(".")[-1]
 
 
 def _short(value) -> str:

@@ -95,6 +95,12 @@ def resolve_space(config: ExperimentConfig) -> dict[str, SearchDimension]:
         if isinstance(_lookup(base, key), dict):
             problems.append(f"'tune.space.{key}' is a section; search one of its keys (e.g. '{key}.{next(iter(_lookup(base, key)))}').")
             continue
+        for condition in dimension.when or {}:
+            if condition not in known:
+                problems.append(f"'tune.space.{key}.when' names '{condition}', which is not a key of this config.")
+            elif condition in space and list(space).index(condition) > list(space).index(key):
+                problems.append(f"'tune.space.{key}.when' names '{condition}', which is searched after it; "
+                                f"list '{condition}' first.")
         for value in dimension.candidates():
             try:
                 trial_config(base, {key: value}, source="(tune.space check)")
@@ -136,16 +142,26 @@ def starting_values(base: dict, space: dict[str, SearchDimension]) -> dict[str, 
     values = {}
     for key, dimension in space.items():
         value = _lookup(base, key)
-        if _inside(dimension, value):
+        if _inside(dimension, value) and dimension.applies(_current(base, dimension, values)):
             values[key] = int(value) if dimension.kind == "int" else value
     return values
 
 
-def suggest(trial, space: dict[str, SearchDimension]) -> dict[str, Any]:
+def _current(base: dict, dimension: SearchDimension, values: dict[str, Any]) -> dict[str, Any]:
+    """The value of each key ``dimension.when`` names: sampled in this trial, else the config's."""
+    return {key: values[key] if key in values else _lookup(base, key) for key in dimension.when or {}}
+
+
+def suggest(trial, space: dict[str, SearchDimension], base: dict) -> dict[str, Any]:
     """One value per key from an Optuna trial (``suggest_int`` / ``suggest_float`` /
-    ``suggest_categorical``, named by the dotted key)."""
+    ``suggest_categorical``, named by the dotted key). A key whose ``when`` does not hold for the
+    values sampled before it (or the config's, ``base``) is not suggested: Optuna's define-by-run
+    trials record only the parameters a trial used, so TPE models a conditional key from the trials
+    where it applied."""
     values = {}
     for key, dimension in space.items():
+        if not dimension.applies(_current(base, dimension, values)):
+            continue
         if dimension.kind == "choice":
             values[key] = trial.suggest_categorical(key, dimension.choice)
         elif dimension.kind == "int":
