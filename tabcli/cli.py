@@ -276,7 +276,7 @@ def tune(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Trials at once, each in its own process with cores/jobs threads."),
     refit: int = typer.Option(0, "--refit", min=0, metavar="K",
                               help="After the search, train the best and the starting config with K seeds each (same split) "
-                              "and compare their test metric, mean ± std."),
+                              "and compare their test metric, mean ± std (--jobs runs at a time)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help="Override a config key (repeatable)."),
     worker: bool = typer.Option(False, "--worker", hidden=True, help="Run trials only (started by --jobs)."),
 ) -> None:

@@ -284,6 +284,8 @@ def test_parallel_workers_refit_on_one_split_and_report(tmp_path):
             metrics = json.loads((run / "metrics.json").read_text())
             assert metrics["test"]["accuracy"] in refit[label]["values"]
             rows[(label, seed)] = list(pd.read_parquet(run / "predictions" / "test.parquet")["row"])
+            # --jobs 2: each refit run trained in its own `tabcli train` process, from a complete config
+            assert validate_config(yaml.safe_load(run.with_suffix(".yaml").read_text())).seed == seed
     assert all(r == rows[("default", 3)] for r in rows.values())  # every refit run tested on the search's split
     report = (out / "report.html").read_text()
     assert "Best trial" in report and "Refit: test.accuracy" in report and report.count("data:image/png;base64,") >= 1

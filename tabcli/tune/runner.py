@@ -218,7 +218,7 @@ def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcom
             from tabcli.tune.refit import refit
 
             try:
-                refit_result = refit(base, best.params, request.refit, folder, metric, progress=say)
+                refit_result = refit(base, best.params, request.refit, folder, metric, progress=say, jobs=request.jobs)
             except KeyboardInterrupt:
                 interrupted = True
         from tabcli.tune.plots import search_plots
