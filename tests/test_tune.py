@@ -129,9 +129,11 @@ def test_conditional_keys_are_searched_only_where_their_condition_holds():
     with pytest.raises(ConfigError) as error:
         resolve_space(_base(space={"model.d_model": {"choice": [32], "when": {"model.num_heads": 4}},
                                    "model.num_heads": {"choice": [4, 8]},
-                                   "model.dropout_rate": {"float": [0, 0.3], "when": {"model.dropuot": 1}}}))
+                                   "model.dropout_rate": {"float": [0, 0.3], "when": {"model.dropuot": 1}},
+                                   "model.ffn_multiplier": {"float": [1, 2], "when": {"model.inter_sample": "retrievl"}}}))
     assert "'model.num_heads', which is searched after it" in str(error.value)
     assert "names 'model.dropuot', which is not a key" in str(error.value)
+    assert "waits for model.inter_sample='retrievl', which the config refuses" in str(error.value)
 
 
 def test_durations():

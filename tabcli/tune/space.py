@@ -101,6 +101,15 @@ def resolve_space(config: ExperimentConfig) -> dict[str, SearchDimension]:
             elif condition in space and list(space).index(condition) > list(space).index(key):
                 problems.append(f"'tune.space.{key}.when' names '{condition}', which is searched after it; "
                                 f"list '{condition}' first.")
+            else:
+                wanted = dimension.when[condition]
+                for value in wanted if isinstance(wanted, list) else [wanted]:
+                    try:  # a value the key cannot take would silently never search this key
+                        trial_config(base, {condition: value}, source="(tune.space check)")
+                    except ConfigError as error:
+                        detail = str(error).split("\n", 1)[-1].strip().lstrip("- ")
+                        problems.append(f"'tune.space.{key}.when' waits for {condition}={value!r}, which the config refuses: {detail}")
+                        break
         for value in dimension.candidates():
             try:
                 trial_config(base, {key: value}, source="(tune.space check)")
