@@ -6,7 +6,9 @@ Usage (from the repository root, ../shared/datasets beside it for the shared tab
         "tabular_attention|model.context_rows=0" multi_resolution interpretable ensemble mlp
 
 Each model is a family name, ``ft_transformer`` (the reference), or a family with ``|``-separated
-config overrides. All models are built first and warmed up (5 steps, which trace the graphs);
+config overrides; a trailing ``|frozen`` on a retrieval model measures its steps after TabR's
+context freeze (``model.retrieval.freeze_after_epochs``: neighbours read from a table instead of
+ranked), e.g. ``"tabular_attention|model.inter_sample=retrieval|frozen"``. All models are built first and warmed up (5 steps, which trace the graphs);
 then ``--rounds`` rounds, each running ``--steps`` ``train_on_batch`` calls on the same batch of
 ``--batch-size`` training rows per model, models interleaved so that load changes on a shared
 machine hit every model alike. Prints the best round (least disturbed) and all rounds.
@@ -44,7 +46,7 @@ def main() -> None:
     from tabcli.config import load_config
     from tabcli.data.prepare import prepare_data
     from tabcli.experiment import build_keras_model
-    from tabcli.models.retrieval import with_candidate_index
+    from tabcli.models.retrieval import retrieval_layers, with_candidate_index
     from tabcli.models.spec import ModelSpec
     from tabcli.training.trainer import compile_model, configure_threads, fit_targets
 
@@ -55,6 +57,8 @@ def main() -> None:
     models = {}
     for name in args.models:
         family, *sets = name.split("|")
+        frozen = "frozen" in sets
+        sets = [item for item in sets if item != "frozen"]
         config = load_config(REPO / table.config, overrides=[*base, f"model={{type: {'mlp' if family == 'ft_transformer' else family}}}", *sets], cwd=REPO)
         if data is None:
             data = prepare_data(config.data, seed=config.seed)
@@ -69,6 +73,9 @@ def main() -> None:
         inputs = x
         if candidates is not None:  # the batch's rows are candidates: they skip themselves
             inputs = with_candidate_index(model, x, candidates.training_index()[: args.batch_size])
+        if frozen:
+            for layer in retrieval_layers(model):
+                layer.freeze_contexts()
         for _ in range(5):
             model.train_on_batch(inputs, y)
         models[name] = (model, inputs)

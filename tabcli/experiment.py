@@ -228,10 +228,13 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=False, profile_batch=0))
     started = time.perf_counter()
     train_inputs = data.model_inputs("train")
-    from tabcli.models.retrieval import with_candidate_index
+    from tabcli.models.retrieval import FreezeContexts, freeze_epochs, with_candidate_index
 
     if candidates is not None:
         train_inputs = with_candidate_index(model, train_inputs, candidates.training_index())
+        freeze = freeze_epochs(config.model)
+        if freeze is not None and candidates.cover_training:
+            callbacks.append(FreezeContexts(freeze))
     history = fit_model(
         model,
         schema.task,

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from conftest import DATASETS, REPO
 from tabcli.cli import app
 from tabcli.layers import RetrievalAttention
-from tabcli.layers.retrieval import top_k_indices
+from tabcli.layers.nearest import top_k_indices
 from tabcli.models.registry import build_model
-from tabcli.models.retrieval import choose_candidates, with_candidate_index
+from tabcli.models.retrieval import FreezeContexts, choose_candidates, with_candidate_index
 from tabcli.models.spec import ModelSpec
 from tabcli.models.tabular_attention.config import TabularAttentionConfig
 
@@ -83,10 +83,11 @@ def test_training_rows_never_retrieve_themselves(key_embedding):
     assert (retrieved(np.full(12, -1), True)[0][:, 0] == own).all()
 
 
-@pytest.mark.parametrize("exclude", [True, False])
-def test_self_exclusion_stops_a_label_leak(exclude):
+@pytest.mark.parametrize("exclude, freeze", [(True, None), (False, None), (True, 2)])
+def test_self_exclusion_stops_a_label_leak(exclude, freeze):
     """Random labels on 512 rows: a model that can read each row's own label fits them at once
-    (measured: loss 0.001 after 30 epochs); with the exclusion, it stays near chance (0.66)."""
+    (measured: loss 0.001 after 30 epochs); with the exclusion, it stays near chance (0.66).
+    With the contexts frozen after 2 epochs the frozen neighbourhoods must exclude the row too."""
     rows = _rows(512, seed=2)
     labels = np.random.default_rng(3).integers(0, 2, 512).astype("float32")
     keras.utils.set_random_seed(0)
@@ -99,8 +100,12 @@ def test_self_exclusion_stops_a_label_leak(exclude):
     layer.set_candidates(rows["numerical"], rows["categorical"], labels, np.arange(512))
     model.compile(optimizer=keras.optimizers.Adam(0.03), loss="binary_crossentropy")
     own = np.arange(512, dtype="int32") if exclude else np.full(512, -1, "int32")
-    history = model.fit([rows["numerical"], rows["categorical"], own], labels, batch_size=64, epochs=30, verbose=0)
+    callbacks = [] if freeze is None else [FreezeContexts(freeze)]
+    history = model.fit([rows["numerical"], rows["categorical"], own], labels, batch_size=64, epochs=30, verbose=0,
+                        callbacks=callbacks)
     final = history.history["loss"][-1]
+    if freeze is not None:
+        assert callbacks[0].frozen_at == freeze and not layer.contexts_frozen  # undone at the end
     if exclude:
         assert final > 0.5  # chance is ln 2 = 0.69
     else:
@@ -128,6 +133,37 @@ def test_keys_are_trained_through_the_neighbours_too(key_embedding):
                                        categorical=queries["categorical"]) ** 2)
         grads = tape.gradient(loss, layer.key_embedder.trainable_variables)
         assert all(g is not None and np.abs(np.asarray(tf.convert_to_tensor(g))).max() > 1e-6 for g in grads)
+
+
+@KEYS
+def test_frozen_contexts_are_each_rows_ranked_neighbours(tmp_path, key_embedding):
+    """After freeze_contexts a training call reads the neighbours ranked at freeze time (without
+    the row itself) from the table, even once the keys have moved; predictions still rank; the
+    table is not part of the saved model."""
+    rows = _rows(30, seed=6)
+    layer = _layer(rows, np.arange(30) % 2, k=5, num_classes=2, key_embedding=key_embedding, dropout_rate=0.0)
+    x = np.zeros((30, 8), "float32")
+    own = np.arange(30, dtype="int32")
+
+    def ids(training):
+        _, scores = layer(x, numerical=rows["numerical"], categorical=rows["categorical"], candidate_index=own,
+                          training=training, return_attention_scores=True)
+        return np.asarray(scores["ids"])
+
+    ranked = ids(False)
+    layer.freeze_contexts(batch_size=7)  # in blocks, as for a large table
+    assert layer.contexts_frozen
+    np.testing.assert_array_equal(ids(True), ranked)
+    np.testing.assert_array_equal(np.asarray(layer._frozen_contexts) + 500, ranked)
+    assert not (ranked == (own + 500)[:, None]).any()
+    layer.key_kernel.assign(np.random.default_rng(7).normal(size=layer.key_kernel.shape).astype("float32"))
+    moved = ids(False)
+    assert (moved != ranked).any()  # the keys changed what ranking retrieves ...
+    np.testing.assert_array_equal(ids(True), ranked)  # ... but not the frozen training contexts
+    layer.unfreeze_contexts()
+    np.testing.assert_array_equal(ids(True), moved)
+    saved = {v.path for v in layer.weights}
+    assert not any("frozen" in path for path in saved)
 
 
 @KEYS

@@ -3,45 +3,13 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from tabcli.layers.embeddings import PeriodicEmbedding
+from tabcli.layers.nearest import nearest_candidates
 
-__all__ = ["RetrievalAttention", "top_k_indices"]
-
-
-def top_k_indices(scores, k: int, chunk: int | None = None):
-    """Indices ``(batch, k)`` of the ``k`` largest of ``scores`` ``(batch, N)`` per row, largest first.
-
-    Exact, in two rounds: the ``N`` scores are cut into chunks of ``chunk`` entries, the ``k``
-    chunks with the largest maxima are kept, and the ``k`` largest of their ``k * chunk``
-    entries are taken. Exact because each of the ``k`` largest entries lies in a chunk whose
-    maximum is at least the ``k``-th largest entry, and at most ``k`` chunks have such a maximum.
-    Why: ``ops.top_k`` over all ``N`` entries dominated a training step on the CPU (256 rows x
-    29,387 scores, k = 96, one thread: 30-39 ms, against 9 ms for the score matmul); two rounds
-    take 17-19 ms there (about ``N / chunk + k * chunk`` entries go through ``top_k``, with
-    ``chunk = sqrt(N / k)``), and are no faster at 13,209 scores.
-    """
-    num = scores.shape[-1]
-    chunk = chunk or max(1, int(round((num / max(k, 1)) ** 0.5)))
-    groups = -(-num // chunk)
-    if groups <= k or chunk == 1:
-        return ops.top_k(scores, k)[1]
-    padding = groups * chunk - num
-    if padding:
-        scores = ops.pad(scores, [(0, 0), (0, padding)], constant_values=float("-inf"))
-    # Group g holds the entries g, g + groups, g + 2 * groups, ...: a max over the middle axis
-    # is 3x faster on the CPU than over contiguous chunks on the last axis.
-    best_groups = ops.top_k(ops.max(ops.reshape(scores, (-1, chunk, groups)), axis=1), k)[1]  # (batch, k)
-    # A flat gather: ops.take_along_axis took 23 ms here, this under 1 ms.
-    rows = ops.arange(ops.shape(scores)[0], dtype=best_groups.dtype) * (groups * chunk)
-    members = ops.arange(chunk, dtype=best_groups.dtype) * groups
-    flat = ops.reshape(rows, (-1, 1, 1)) + ops.expand_dims(best_groups, -1) + members  # (batch, k, chunk)
-    gathered = ops.take(ops.reshape(scores, (-1,)), flat, axis=0)
-    position = ops.top_k(ops.reshape(gathered, (-1, k * chunk)), k)[1]  # (batch, k) into k * chunk
-    rows_k = ops.expand_dims(ops.arange(ops.shape(scores)[0], dtype=best_groups.dtype) * k, -1)
-    group = ops.take(ops.reshape(best_groups, (-1,)), rows_k + position // chunk, axis=0)
-    return group + (position % chunk) * groups
+__all__ = ["RetrievalAttention"]
 
 
 @keras.saving.register_keras_serializable(package="tabcli")
@@ -59,7 +27,7 @@ class RetrievalAttention(keras.layers.Layer):
       one linear map; no bias, as only key differences are used), the same for the row and for
       every candidate;
     * similarity to candidate ``i``: ``-||k - k_i||^2``; the ``k`` most similar candidates are
-      retrieved exactly (:func:`top_k_indices` over all of them);
+      retrieved exactly (:func:`~tabcli.layers.nearest.top_k_indices` over all of them);
     * weights ``p = dropout(softmax(similarity))`` over those ``k``, per head (the key and value
       channels are split into ``num_heads`` groups; ``num_heads=1`` is TabR's);
     * value of candidate ``i``: ``E(y_i) + T(k - k_i)``, ``E`` a class embedding (classification)
@@ -70,18 +38,22 @@ class RetrievalAttention(keras.layers.Layer):
     * output ``x + sum_i p_i value_i`` (residual).
 
     Cost, and why the keys come from the features and not from ``x``: every call ranks every
-    candidate with the current key projection, and recomputes the ``k`` chosen neighbours'
-    key differences ``W_K (f - f_i)`` with gradient, as TabR does, so the row and its
-    neighbours are always compared in the current key space and both sides of the distance are
-    trained. Per call: the ``(batch, N)`` ranking (through ``G = W_K W_K^T`` when the features
-    are fewer than ``key_dim``), the top-k, and ``batch * k`` small products for the chosen.
-    Measured on California housing (13,209 candidates, batch 256, one CPU thread): 4.8 s per
-    epoch against 3.3 s for ``inter_sample: context``; the top-k is about half of the layer's
-    step. Keys taken from ``x`` (after the inter-feature attention blocks) would need a forward
-    and backward pass of those blocks over the whole training table per batch; caching them
-    per epoch instead (this layer's first version) trained the key space from the query side
-    only, against keys up to an epoch old, and reached test RMSE 0.468 on California housing
-    (seed 42) where this scheme reaches 0.444 (0.449 +- 0.011 over seeds 42-44; docs/benchmarks.md).
+    candidate with the current key projection (without gradient), then recomputes the keys of
+    the chosen neighbours with gradient, once per distinct neighbour of the batch (neighbourhoods
+    overlap), as TabR does, so the row and its neighbours are always compared in the current key
+    space and both sides of the distance are trained. Per call: the ``(batch, N)`` ranking
+    (through ``G = W_K W_K^T`` when the features are fewer than ``key_dim``), the top-k, the keys
+    and ``W1 k_i`` of the distinct neighbours, and for each of the ``batch * k`` neighbours a
+    subtraction, a square and a ReLU (no per-neighbour product). Measured with
+    ``benchmarks/step_time.py`` (batch 256, one CPU thread, periodic keys): 149 ms per training
+    step on California housing (13,209 candidates) against 56 ms for ``inter_sample: context``,
+    238 against 92 ms on bank marketing (29,387). :meth:`freeze_contexts` (TabR's context freeze)
+    removes the ranking from training steps: 115 and 179 ms. Keys taken from ``x`` (after the
+    inter-feature attention blocks) would need a forward and backward pass of those blocks over
+    the whole training table per batch; caching them per epoch instead (this layer's first
+    version) trained the key space from the query side only, against keys up to an epoch old,
+    and reached test RMSE 0.468 on California housing (seed 42) where this scheme reaches 0.444
+    with linear keys and 0.40-0.41 with periodic ones (docs/benchmarks.md).
 
     The candidates' features, labels and ids are non-trainable weights, so they are saved in the
     ``.keras`` file and a prediction needs nothing else. Memory: ``4 * (n_num + n_cat + 2)``
@@ -249,6 +221,13 @@ class RetrievalAttention(keras.layers.Layer):
         self.candidate_ids = self.add_weight(
             name="candidate_ids", shape=(n,), initializer="zeros", trainable=False, dtype="int32"
         )
+        # Training state of :meth:`freeze_contexts`, set outside Keras' tracking (object.__setattr__)
+        # so that it is neither a weight of the model nor saved in model.keras (4 * N * k bytes).
+        count = min(self.k, n - 1)
+        object.__setattr__(self, "_frozen_contexts", keras.Variable(
+            np.zeros((n, count), dtype="int32"), dtype="int32", trainable=False, name="frozen_contexts"
+        ))
+        object.__setattr__(self, "_contexts_frozen", keras.Variable(0, dtype="int32", trainable=False, name="contexts_frozen"))
         self.built = True
 
     # ------------------------------------------------------------ candidates
@@ -294,27 +273,33 @@ class RetrievalAttention(keras.layers.Layer):
     def call(self, inputs, numerical=None, categorical=None, candidate_index=None, training=None,
              return_attention_scores=False):
         query = self.features(numerical, categorical)  # (batch, d_in)
-        candidates = self.features(self.candidate_numerical, self.candidate_categorical)  # (N, d_in)
         count = min(self.k, self.num_candidates if candidate_index is None else self.num_candidates - 1)
-        chosen = self._nearest(query, candidates, candidate_index, count)  # (batch, k), most similar first
-        # k - k_i = W_K (f - f_i): the keys of the k chosen rows are recomputed with gradient from
-        # their features, never stale and trained on both sides.
-        offsets = ops.expand_dims(query, 1) - ops.take(candidates, chosen, axis=0)  # (batch, k, d_in)
+        chosen = self._choose(query, candidate_index, count, training)  # (batch, k), most similar first
+        # The chosen rows' keys are recomputed with gradient from their features (never stale, both
+        # sides of the distance trained), once per distinct row: neighbourhoods of a batch overlap.
+        distinct, where = ops.unique(ops.reshape(chosen, (-1,)), sorted=False, return_inverse=True)
+        neighbour_keys = ops.matmul(
+            self.features(ops.take(self.candidate_numerical, distinct, axis=0),
+                          ops.take(self.candidate_categorical, distinct, axis=0)),
+            self.key_kernel,
+        )  # (distinct, key_dim)
+        keys = ops.matmul(query, self.key_kernel)  # (batch, key_dim)
+        where = ops.reshape(where, (-1, count))
         heads = self.num_heads
-        difference = ops.matmul(offsets, self.key_kernel)  # (batch, k, key_dim)
+        difference = ops.expand_dims(keys, 1) - ops.take(neighbour_keys, where, axis=0)  # (batch, k, key_dim)
         per_head = ops.reshape(difference, (-1, count, heads, self.key_dim // heads))
         similarity = -ops.sum(ops.square(per_head), axis=-1)  # (batch, k, heads)
         weights = ops.softmax(ops.transpose(similarity, (0, 2, 1)), axis=-1)  # (batch, heads, k)
         dropped = self.weight_dropout(weights, training=training)
         labels = ops.take(ops.convert_to_tensor(self.candidate_labels), chosen, axis=0)  # (batch, k)
         read = self._read_labels(dropped, labels)  # (batch, heads, d_model / heads)
-        # T(k - k_i) = W2 relu(W1 (k - k_i) + b1). With few feature columns W1 (k - k_i) is taken
-        # as (f - f_i) (W_K W1), the cheaper product; W2 is linear, so it is applied once to the
-        # weighted sum of the hidden vectors rather than to each of the k neighbours.
-        if self._small_features:
-            hidden = ops.matmul(offsets, ops.matmul(self.key_kernel, self.t_in_kernel))
-        else:
-            hidden = ops.matmul(difference, self.t_in_kernel)
+        # T(k - k_i) = W2 relu(W1 (k - k_i) + b1), with W1 (k - k_i) = W1 k - W1 k_i: W1 is applied
+        # once per row and per distinct neighbour, so each of the batch * k neighbours costs a
+        # subtraction and a ReLU instead of a product; W2 is linear, so it is applied once to the
+        # weighted sum of the hidden vectors rather than to each neighbour.
+        hidden = ops.expand_dims(ops.matmul(keys, self.t_in_kernel), 1) - ops.take(
+            ops.matmul(neighbour_keys, self.t_in_kernel), where, axis=0
+        )
         hidden = ops.einsum("bhk,bkj->bhj", dropped, ops.relu(hidden + self.t_in_bias))
         hidden = self.t_dropout(hidden, training=training)
         t_out = ops.reshape(self.t_out_kernel, (self.hidden_units, heads, self.d_model // heads))
@@ -324,6 +309,73 @@ class RetrievalAttention(keras.layers.Layer):
             ids = ops.take(ops.convert_to_tensor(self.candidate_ids), chosen, axis=0)
             return output, {"weights": weights, "ids": ids, "labels": labels}
         return output
+
+    def _choose(self, query, candidate_index, count, training):
+        """Positions ``(batch, count)`` of the neighbours of each row: from the frozen contexts in
+        a training step once :meth:`freeze_contexts` has run, else by ranking every candidate."""
+        if not training or candidate_index is None:
+            return self._rank(query, candidate_index, count)
+        frozen = self._frozen_contexts
+        return ops.cond(
+            self._contexts_frozen > 0,
+            lambda: ops.take(frozen, ops.maximum(ops.cast(candidate_index, "int32"), 0), axis=0)[:, :count],
+            lambda: self._rank(query, candidate_index, count),
+        )
+
+    def _rank(self, query, candidate_index, count):
+        """:meth:`_nearest` over every stored candidate, keys computed without gradient."""
+        candidates = self.features(self.candidate_numerical, self.candidate_categorical)  # (N, d_in)
+        return self._nearest(query, candidates, candidate_index, count)
+
+    # ------------------------------------------------------- frozen contexts
+    def freeze_contexts(self, batch_size: int = 2048) -> None:
+        """Fix every candidate's neighbours for the rest of training ("context freeze", TabR §5:
+        Gorishniy et al., ICLR 2024; ``freeze_contexts_after_n_epochs`` in tabular-dl-tabr
+        ``bin/tabr.py``).
+
+        Ranks all candidates against each other once with the current keys (each excluding itself)
+        and stores the ``(N, k)`` positions. From then on, a training call (``training=True`` with
+        ``candidate_index``) takes a row's neighbours from this table instead of ranking all ``N``
+        candidates: no ``(batch, N)`` ranking, no top-k, no key of every candidate per step. The
+        neighbours' keys, similarities and values are still computed with gradient, so the key
+        space keeps learning; only *which* ``k`` rows are read is fixed. Predictions
+        (``training=False``) always rank. Cost of the call: one ``(N, N)`` ranking in blocks of
+        ``batch_size`` rows (bank marketing, 29,387 candidates: about one epoch's time). The
+        table (``4 * N * k`` bytes) is training state: it is not saved with the model.
+
+        Valid only when every training row that calls the layer in training is a candidate (its
+        ``candidate_index`` >= 0): a row with index ``-1`` would read candidate 0's neighbours.
+        """
+        count = min(self.k, self.num_candidates - 1)
+        rank = self._freeze_ranker(count)
+        table = []
+        for start in range(0, self.num_candidates, batch_size):
+            stop = min(start + batch_size, self.num_candidates)
+            index = ops.arange(start, stop, dtype="int32")
+            table.append(ops.convert_to_numpy(rank(
+                ops.take(self.candidate_numerical, index, axis=0),
+                ops.take(self.candidate_categorical, index, axis=0),
+                index,
+            )))
+        self._frozen_contexts.assign(np.concatenate(table, axis=0).astype("int32"))
+        self._contexts_frozen.assign(1)
+
+    def unfreeze_contexts(self) -> None:
+        """Rank every candidate again in training calls (undoes :meth:`freeze_contexts`)."""
+        self._contexts_frozen.assign(0)
+
+    @property
+    def contexts_frozen(self) -> bool:
+        """Whether training calls take neighbours from the frozen contexts."""
+        return bool(ops.convert_to_numpy(self._contexts_frozen))
+
+    def _freeze_ranker(self, count):
+        import tensorflow as tf  # tabcli's Keras backend; a traced function, not op-by-op eager
+
+        def rank(numerical, categorical, index):
+            return self._rank(self.features(numerical, categorical), index, count)
+
+        return tf.function(rank, reduce_retracing=True)
 
     def _read_labels(self, weights, labels):
         """``sum_i p_i E(y_i)`` per head ``(batch, heads, d_model / heads)`` for weights
@@ -341,38 +393,10 @@ class RetrievalAttention(keras.layers.Layer):
         table = ops.reshape(self.label_encoder.embeddings, (self.num_classes, heads, width))
         return ops.einsum("bhc,che->bhe", mass, table)
 
-    @property
-    def _small_features(self) -> bool:
-        """Whether products through the ``d_in`` features are cheaper than through the keys."""
-        return self.feature_width < self.key_dim
-
     def _nearest(self, query, candidates, candidate_index, count):
-        """Positions ``(batch, count)`` of the candidates nearest to each row by ``||k - k_i||^2``,
-        nearest first, without the row's own position ``candidate_index`` (if given).
-
-        No gradient: the ranking only chooses. ``-||k - k_i||^2 = -||k||^2 + 2 k.k_i - ||k_i||^2``,
-        and the first term does not change the ranking. With ``d_in < key_dim`` the products go
-        through the features and ``G = W_K W_K^T`` (``(batch, N, d_in)`` work instead of
-        ``(batch, N, key_dim)``). The row itself is dropped from ``count + 1`` retrieved, as in
-        TabR (cheaper than masking the ``(batch, N)`` ranking).
-        """
-        kernel = ops.stop_gradient(ops.convert_to_tensor(self.key_kernel))
-        query, candidates = ops.stop_gradient(query), ops.stop_gradient(candidates)
-        if self._small_features:
-            metric = ops.matmul(kernel, ops.transpose(kernel))  # (d_in, d_in)
-            norms = ops.sum(ops.matmul(candidates, metric) * candidates, axis=-1)
-            ranking = 2.0 * ops.matmul(ops.matmul(query, metric), ops.transpose(candidates)) - norms
-        else:
-            keys = ops.matmul(candidates, kernel)
-            ranking = 2.0 * ops.matmul(ops.matmul(query, kernel), ops.transpose(keys)) - ops.sum(ops.square(keys), axis=-1)
-        if candidate_index is None:
-            return top_k_indices(ranking, count)
-        retrieved = min(count + 1, self.num_candidates)
-        chosen = top_k_indices(ranking, retrieved)
-        own = ops.cast(chosen == ops.expand_dims(ops.cast(candidate_index, chosen.dtype), -1), "int32")
-        # Stable order with the row itself (if retrieved) moved last, then cut to count.
-        order = ops.argsort(own * retrieved + ops.arange(retrieved, dtype="int32"), axis=-1)[:, :count]
-        return ops.take_along_axis(chosen, order, axis=-1)
+        """Positions ``(batch, count)`` of the candidates nearest to each row (see
+        :func:`~tabcli.layers.nearest.nearest_candidates`), without gradient."""
+        return nearest_candidates(query, candidates, self.key_kernel, count, candidate_index)
 
     def attention_score_names(self) -> list[str]:
         """Names of the score tensors, in the order ``keras.tree.flatten`` gives them after the output."""

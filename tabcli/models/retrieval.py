@@ -16,7 +16,9 @@ import numpy as np
 __all__ = [
     "CANDIDATE_INDEX",
     "Candidates",
+    "FreezeContexts",
     "choose_candidates",
+    "freeze_epochs",
     "retrieval_layers",
     "with_candidate_index",
 ]
@@ -42,6 +44,11 @@ class Candidates:
     labels: np.ndarray
     inputs: dict
     num_rows: int
+
+    @property
+    def cover_training(self) -> bool:
+        """Whether every training row is a candidate (``candidates: all``)."""
+        return len(self.positions) == self.num_rows
 
     def training_index(self) -> np.ndarray:
         """``(num_rows,)`` int32: each training row's position among the candidates, or -1."""
@@ -96,3 +103,46 @@ def with_candidate_index(model: keras.Model, inputs: dict, index: np.ndarray | N
     rows = len(next(iter(inputs.values())))
     index = np.full(rows, -1, dtype=np.int32) if index is None else np.asarray(index, dtype=np.int32)
     return {**inputs, CANDIDATE_INDEX: index}
+
+
+class FreezeContexts(keras.callbacks.Callback):
+    """Fixes the retrieved neighbours of every training row after ``after_epochs`` epochs.
+
+    TabR's context freeze (Gorishniy et al., ICLR 2024, §5; ``freeze_contexts_after_n_epochs`` in
+    tabular-dl-tabr ``bin/tabr.py``, 4 in pytabkit's TabR-S "freeze" presets): at the start of
+    epoch ``after_epochs + 1`` each :class:`~tabcli.layers.RetrievalAttention` ranks its
+    candidates against each other once (:meth:`~tabcli.layers.RetrievalAttention.freeze_contexts`),
+    and later training steps read each row's neighbours from that table. The freeze is undone at
+    the end of training, so a model trained further ranks again.
+
+    Use it only when every training row is a candidate (:attr:`Candidates.cover_training`).
+
+    Args:
+        after_epochs: Epochs trained with ranking at every step (0: freeze before the first).
+    """
+
+    def __init__(self, after_epochs: int):
+        super().__init__()
+        self.after_epochs = int(after_epochs)
+        self.frozen_at = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.after_epochs:
+            for layer in retrieval_layers(self.model):
+                layer.freeze_contexts()
+            self.frozen_at = epoch
+
+    def on_train_end(self, logs=None):
+        for layer in retrieval_layers(self.model):
+            layer.unfreeze_contexts()
+
+
+def freeze_epochs(model_config) -> int | None:
+    """The earliest ``retrieval.freeze_after_epochs`` of ``model_config``'s retrieval parts (an
+    ensemble's branches included), or None when none freezes."""
+    parts = list(getattr(model_config, "branches", [model_config]))
+    epochs = [
+        p.retrieval.freeze_after_epochs for p in parts
+        if getattr(p, "inter_sample", None) == "retrieval" and p.retrieval.freeze_after_epochs is not None
+    ]
+    return min(epochs) if epochs else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -37,6 +37,15 @@ class RetrievalOptions(StrictModel):
     )
     key_embedding_dim: int = Field(
         8, ge=1, le=64, description="(key_embedding: periodic) Channels per numerical column in the key encoder."
+    )
+    freeze_after_epochs: Optional[int] = Field(
+        None, ge=0, le=10_000,
+        description="Epochs after which each training row's k neighbours are fixed for the rest of training "
+        "(TabR's context freeze; 4 in pytabkit's TabR 'freeze' presets): later training steps skip ranking every "
+        "candidate, while keys, weights and values keep learning; predictions always rank. null (default): rank at "
+        "every step. Measured (benchmarks/step_time.py, one thread): 238 -> 179 ms per step on bank marketing, "
+        "149 -> 115 on California housing, where it cost accuracy on seed 42 (test RMSE 0.407 -> 0.420). "
+        "Applies when every training row is a candidate (candidates: all).",
     )
 
     @field_validator("candidates", mode="before")
