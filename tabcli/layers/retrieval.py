@@ -178,7 +178,6 @@ class RetrievalAttention(keras.layers.Layer):
         d, n = self.d_model, self.num_candidates
         numerical_width = self.num_numerical * (self.key_embedding_dim if self._periodic else 1)
         width = numerical_width + sum(self.cardinalities)
-        self.feature_width = width
         if self._periodic:
             self.key_embedder = PeriodicEmbedding(
                 self.key_embedding_dim, self.num_frequencies, self.sigma, name="key_embedding"
@@ -329,7 +328,7 @@ class RetrievalAttention(keras.layers.Layer):
 
     # ------------------------------------------------------- frozen contexts
     def freeze_contexts(self, batch_size: int = 2048) -> None:
-        """Fix every candidate's neighbours for the rest of training ("context freeze", TabR §5:
+        """Fix every candidate's neighbours for the rest of training ("context freeze" of TabR:
         Gorishniy et al., ICLR 2024; ``freeze_contexts_after_n_epochs`` in tabular-dl-tabr
         ``bin/tabr.py``).
 
@@ -340,8 +339,8 @@ class RetrievalAttention(keras.layers.Layer):
         neighbours' keys, similarities and values are still computed with gradient, so the key
         space keeps learning; only *which* ``k`` rows are read is fixed. Predictions
         (``training=False``) always rank. Cost of the call: one ``(N, N)`` ranking in blocks of
-        ``batch_size`` rows (bank marketing, 29,387 candidates: about one epoch's time). The
-        table (``4 * N * k`` bytes) is training state: it is not saved with the model.
+        ``batch_size`` rows. The table (``4 * N * k`` bytes) is training state: it is not saved
+        with the model.
 
         Valid only when every training row that calls the layer in training is a candidate (its
         ``candidate_index`` >= 0): a row with index ``-1`` would read candidate 0's neighbours.

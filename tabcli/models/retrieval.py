@@ -108,7 +108,7 @@ def with_candidate_index(model: keras.Model, inputs: dict, index: np.ndarray | N
 class FreezeContexts(keras.callbacks.Callback):
     """Fixes the retrieved neighbours of every training row after ``after_epochs`` epochs.
 
-    TabR's context freeze (Gorishniy et al., ICLR 2024, §5; ``freeze_contexts_after_n_epochs`` in
+    TabR's context freeze (Gorishniy et al., ICLR 2024; ``freeze_contexts_after_n_epochs`` in
     tabular-dl-tabr ``bin/tabr.py``, 4 in pytabkit's TabR-S "freeze" presets): at the start of
     epoch ``after_epochs + 1`` each :class:`~tabcli.layers.RetrievalAttention` ranks its
     candidates against each other once (:meth:`~tabcli.layers.RetrievalAttention.freeze_contexts`),
