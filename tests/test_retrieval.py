@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from conftest import DATASETS, REPO
 from tabcli.cli import app
 from tabcli.layers import RetrievalAttention
-from tabcli.layers.nearest import top_k_indices
+from tabcli.layers.nearest import nearest_candidates, top_k_indices
 from tabcli.models.registry import build_model
 from tabcli.models.retrieval import FreezeContexts, choose_candidates, with_candidate_index
 from tabcli.models.spec import ModelSpec
@@ -47,6 +47,25 @@ def test_top_k_indices_is_exact(num, k, chunk):
     scores = np.random.default_rng(num).normal(size=(6, num)).astype("float32")
     got = np.asarray(top_k_indices(ops.convert_to_tensor(scores), k, chunk))
     np.testing.assert_array_equal(got, np.argsort(-scores, axis=1, kind="stable")[:, :k])
+
+
+@pytest.mark.parametrize("num, d_in, key_dim", [(1009, 3, 8), (1009, 12, 4), (200, 5, 5)])
+def test_nearest_candidates_is_exact_by_squared_distance(num, d_in, key_dim):
+    """Brute force over the keys, for candidate counts that are not a multiple of the top-k chunk
+    (padding candidates must never be retrieved) and both ways of computing the ranking."""
+    rng = np.random.default_rng(num + d_in)
+    candidates = rng.normal(size=(num, d_in)).astype("float32")
+    kernel = rng.normal(size=(d_in, key_dim)).astype("float32")
+    own = rng.integers(0, num, 9).astype("int32")
+    query = candidates[own] + 0.01 * rng.normal(size=(9, d_in)).astype("float32")
+    distance = ((query @ kernel)[:, None, :] - (candidates @ kernel)[None]) ** 2
+    order = np.argsort(distance.sum(-1), axis=1, kind="stable")
+    got = np.asarray(nearest_candidates(ops.convert_to_tensor(query), ops.convert_to_tensor(candidates), kernel, 20))
+    np.testing.assert_array_equal(got, order[:, :20])
+    assert (got[:, 0] == own).all()  # each query sits next to its own candidate ...
+    got = np.asarray(nearest_candidates(ops.convert_to_tensor(query), ops.convert_to_tensor(candidates), kernel, 20,
+                                        ops.convert_to_tensor(own)))
+    np.testing.assert_array_equal(got, order[:, 1:21])  # ... which the index excludes
 
 
 def _layer(rows, labels, **options):
