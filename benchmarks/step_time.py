@@ -13,6 +13,10 @@ then ``--rounds`` rounds, each running ``--steps`` ``train_on_batch`` calls on t
 ``--batch-size`` training rows per model, models interleaved so that load changes on a shared
 machine hit every model alike. Prints the best round (least disturbed) and all rounds.
 
+With ``--predict``, each round instead times ``predict_model`` (as ``tabcli predict`` runs the
+model) over 4 batches of 4,096 test rows, preprocessed, and prints rows per second: the model's
+share of prediction throughput, interleaved like the training steps.
+
 These are the figures of docs/benchmarks.md's speed section: on a busy VM whole-epoch timings of
 the same run varied by 1.6x, rounds of these interleaved step loops by up to about 10 %.
 """
@@ -36,6 +40,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--predict", action="store_true", help="Time predictions (rows/s, batch 4096) instead of training steps.")
     args = parser.parse_args()
 
     from tabcli._quiet import import_keras_quietly
@@ -80,6 +85,9 @@ def main() -> None:
             model.train_on_batch(inputs, y)
         models[name] = (model, inputs)
 
+    if args.predict:
+        _predict_rounds(models, data, args.rounds, args.dataset)
+        return
     rounds = {name: [] for name in models}
     for _ in range(args.rounds):
         for name, (model, inputs) in models.items():
@@ -91,6 +99,28 @@ def main() -> None:
     for name, (model, _inputs) in models.items():
         print(f"{name:55s} {model.count_params():>9,d} parameters  {min(rounds[name]):6.1f} ms/step  "
               f"(rounds: {', '.join(f'{v:.1f}' for v in rounds[name])})")
+
+
+def _predict_rounds(models: dict, data, rounds: int, dataset: str, batch: int = 4096) -> None:
+    """Rows per second of ``predict_model`` over 4 batches of ``batch`` test rows (tiled), per round."""
+    import numpy as np
+
+    from tabcli.training.trainer import predict_model
+
+    test = data.model_inputs("test")
+    reps = -(-4 * batch // len(next(iter(test.values()))))
+    tiled = {k: np.concatenate([v] * reps)[: 4 * batch] for k, v in test.items()}
+    speeds = {name: [] for name in models}
+    for name, (model, _inputs) in models.items():
+        predict_model(model, {k: v[:batch] for k, v in tiled.items()}, batch)  # warm-up (tracing)
+    for _ in range(rounds):
+        for name, (model, _inputs) in models.items():
+            started = time.perf_counter()
+            predict_model(model, tiled, batch)
+            speeds[name].append(4 * batch / (time.perf_counter() - started))
+    print(f"{dataset}: predictions, batch {batch}, {4 * batch} rows x {rounds} rounds (preprocessed inputs)")
+    for name, values in speeds.items():
+        print(f"{name:55s} {max(values):9,.0f} rows/s  (rounds: {', '.join(f'{v:,.0f}' for v in values)})")
 
 
 if __name__ == "__main__":
