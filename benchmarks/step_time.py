@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from suite import DATASETS, FT_TRANSFORMER, REPO  # noqa: E402
+from suite import DATASETS, FT_TRANSFORMER, REPO, THROUGHPUT_BATCH  # noqa: E402
 
 
 def main() -> None:
@@ -101,15 +101,14 @@ def main() -> None:
               f"(rounds: {', '.join(f'{v:.1f}' for v in rounds[name])})")
 
 
-def _predict_rounds(models: dict, data, rounds: int, dataset: str, batch: int = 4096) -> None:
-    """Rows per second of ``predict_model`` over 4 batches of ``batch`` test rows (tiled), per round."""
-    import numpy as np
+def _predict_rounds(models: dict, data, rounds: int, dataset: str, batch: int = THROUGHPUT_BATCH) -> None:
+    """Rows per second of ``predict_model`` over 4 batches of ``batch`` test rows (tiled as in
+    ``worker.py``'s throughput figure), per round."""
+    from worker import _tile
 
     from tabcli.training.trainer import predict_model
 
-    test = data.model_inputs("test")
-    reps = -(-4 * batch // len(next(iter(test.values()))))
-    tiled = {k: np.concatenate([v] * reps)[: 4 * batch] for k, v in test.items()}
+    tiled = {k: v[: 4 * batch] for k, v in _tile(data.model_inputs("test"), 4 * batch).items()}
     speeds = {name: [] for name in models}
     for name, (model, _inputs) in models.items():
         predict_model(model, {k: v[:batch] for k, v in tiled.items()}, batch)  # warm-up (tracing)

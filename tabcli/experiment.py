@@ -71,6 +71,13 @@ def _candidate_count(model_config) -> int | str | None:
     return "all" if "all" in counts else max(counts)
 
 
+def _freeze_epochs(model_config) -> int | None:
+    """The earliest ``retrieval.freeze_after_epochs`` of the model's retrieval parts, or None."""
+    epochs = [b.retrieval.freeze_after_epochs for b in _parts(model_config)
+              if getattr(b, "inter_sample", None) == "retrieval" and b.retrieval.freeze_after_epochs is not None]
+    return min(epochs) if epochs else None
+
+
 def build_keras_model(config: ExperimentConfig, data: PreparedData, spec: ModelSpec):
     """The uncompiled Keras model of ``config.model`` for ``data``, with its stored rows.
 
@@ -228,11 +235,11 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=False, profile_batch=0))
     started = time.perf_counter()
     train_inputs = data.model_inputs("train")
-    from tabcli.models.retrieval import FreezeContexts, freeze_epochs, with_candidate_index
+    from tabcli.models.retrieval import FreezeContexts, with_candidate_index
 
     if candidates is not None:
         train_inputs = with_candidate_index(model, train_inputs, candidates.training_index())
-        freeze = freeze_epochs(config.model)
+        freeze = _freeze_epochs(config.model)
         if freeze is not None and candidates.cover_training:
             callbacks.append(FreezeContexts(freeze))
     history = fit_model(

@@ -155,7 +155,7 @@ def test_keys_are_trained_through_the_neighbours_too(key_embedding):
 
 
 @KEYS
-def test_frozen_contexts_are_each_rows_ranked_neighbours(tmp_path, key_embedding):
+def test_frozen_contexts_are_each_rows_ranked_neighbours(key_embedding):
     """After freeze_contexts a training call reads the neighbours ranked at freeze time (without
     the row itself) from the table, even once the keys have moved; predictions still rank; the
     table is not part of the saved model."""

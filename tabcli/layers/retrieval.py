@@ -222,9 +222,8 @@ class RetrievalAttention(keras.layers.Layer):
         )
         # Training state of :meth:`freeze_contexts`, set outside Keras' tracking (object.__setattr__)
         # so that it is neither a weight of the model nor saved in model.keras (4 * N * k bytes).
-        count = min(self.k, n - 1)
         object.__setattr__(self, "_frozen_contexts", keras.Variable(
-            np.zeros((n, count), dtype="int32"), dtype="int32", trainable=False, name="frozen_contexts"
+            np.zeros((n, self._count(True)), dtype="int32"), dtype="int32", trainable=False, name="frozen_contexts"
         ))
         object.__setattr__(self, "_contexts_frozen", keras.Variable(0, dtype="int32", trainable=False, name="contexts_frozen"))
         self.built = True
@@ -272,7 +271,7 @@ class RetrievalAttention(keras.layers.Layer):
     def call(self, inputs, numerical=None, categorical=None, candidate_index=None, training=None,
              return_attention_scores=False):
         query = self.features(numerical, categorical)  # (batch, d_in)
-        count = min(self.k, self.num_candidates if candidate_index is None else self.num_candidates - 1)
+        count = self._count(candidate_index is not None)
         chosen = self._choose(query, candidate_index, count, training)  # (batch, k), most similar first
         # The chosen rows' keys are recomputed with gradient from their features (never stale, both
         # sides of the distance trained), once per distinct row: neighbourhoods of a batch overlap.
@@ -309,6 +308,10 @@ class RetrievalAttention(keras.layers.Layer):
             return output, {"weights": weights, "ids": ids, "labels": labels}
         return output
 
+    def _count(self, excludes_itself: bool) -> int:
+        """Neighbours per row: ``k``, at most ``N`` (``N - 1`` when the row is a candidate it skips)."""
+        return min(self.k, self.num_candidates - (1 if excludes_itself else 0))
+
     def _choose(self, query, candidate_index, count, training):
         """Positions ``(batch, count)`` of the neighbours of each row: from the frozen contexts in
         a training step once :meth:`freeze_contexts` has run, else by ranking every candidate."""
@@ -317,14 +320,14 @@ class RetrievalAttention(keras.layers.Layer):
         frozen = self._frozen_contexts
         return ops.cond(
             self._contexts_frozen > 0,
-            lambda: ops.take(frozen, ops.maximum(ops.cast(candidate_index, "int32"), 0), axis=0)[:, :count],
+            lambda: ops.take(frozen, ops.maximum(ops.cast(candidate_index, "int32"), 0), axis=0),
             lambda: self._rank(query, candidate_index, count),
         )
 
     def _rank(self, query, candidate_index, count):
-        """:meth:`_nearest` over every stored candidate, keys computed without gradient."""
+        """:func:`~tabcli.layers.nearest.nearest_candidates` over every stored candidate (no gradient)."""
         candidates = self.features(self.candidate_numerical, self.candidate_categorical)  # (N, d_in)
-        return self._nearest(query, candidates, candidate_index, count)
+        return nearest_candidates(query, candidates, self.key_kernel, count, candidate_index)
 
     # ------------------------------------------------------- frozen contexts
     def freeze_contexts(self, batch_size: int = 2048) -> None:
@@ -345,7 +348,7 @@ class RetrievalAttention(keras.layers.Layer):
         Valid only when every training row that calls the layer in training is a candidate (its
         ``candidate_index`` >= 0): a row with index ``-1`` would read candidate 0's neighbours.
         """
-        count = min(self.k, self.num_candidates - 1)
+        count = self._count(True)
         rank = self._freeze_ranker(count)
         table = []
         for start in range(0, self.num_candidates, batch_size):
@@ -391,11 +394,6 @@ class RetrievalAttention(keras.layers.Layer):
         mass = ops.einsum("bhk,bkc->bhc", weights, classes)
         table = ops.reshape(self.label_encoder.embeddings, (self.num_classes, heads, width))
         return ops.einsum("bhc,che->bhe", mass, table)
-
-    def _nearest(self, query, candidates, candidate_index, count):
-        """Positions ``(batch, count)`` of the candidates nearest to each row (see
-        :func:`~tabcli.layers.nearest.nearest_candidates`), without gradient."""
-        return nearest_candidates(query, candidates, self.key_kernel, count, candidate_index)
 
     def attention_score_names(self) -> list[str]:
         """Names of the score tensors, in the order ``keras.tree.flatten`` gives them after the output."""

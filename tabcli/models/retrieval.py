@@ -18,7 +18,6 @@ __all__ = [
     "Candidates",
     "FreezeContexts",
     "choose_candidates",
-    "freeze_epochs",
     "retrieval_layers",
     "with_candidate_index",
 ]
@@ -136,13 +135,3 @@ class FreezeContexts(keras.callbacks.Callback):
         for layer in retrieval_layers(self.model):
             layer.unfreeze_contexts()
 
-
-def freeze_epochs(model_config) -> int | None:
-    """The earliest ``retrieval.freeze_after_epochs`` of ``model_config``'s retrieval parts (an
-    ensemble's branches included), or None when none freezes."""
-    parts = list(getattr(model_config, "branches", [model_config]))
-    epochs = [
-        p.retrieval.freeze_after_epochs for p in parts
-        if getattr(p, "inter_sample", None) == "retrieval" and p.retrieval.freeze_after_epochs is not None
-    ]
-    return min(epochs) if epochs else None
