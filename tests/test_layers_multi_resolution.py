@@ -137,6 +137,20 @@ def test_periodic_embedding():
         PeriodicEmbedding(8, sigma=0)
 
 
+def test_periodic_embedding_values_match_the_formula():
+    """Each value x of feature f becomes relu([sin(2 pi c_f x), cos(2 pi c_f x)] @ W_f + b_f)
+    (Gorishniy et al. 2022), for any number of leading axes."""
+    layer = PeriodicEmbedding(5, num_frequencies=3, sigma=1.0)
+    x = _rand(2, 4, 3)
+    out = np.asarray(layer(x))
+    c, w, b = (np.asarray(v) for v in (layer.frequencies, layer.kernel, layer.bias))
+    angles = 2 * np.pi * x[..., None] * c  # (2, 4, F, k)
+    periodic = np.concatenate([np.sin(angles), np.cos(angles)], axis=-1)
+    expected = np.maximum(np.einsum("...fk,fkd->...fd", periodic, w) + b, 0.0)
+    assert out.shape == (2, 4, 3, 5)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
 def _functional_scores(layer, inputs_spec, call):
     """A functional model returning a layer's flattened scores, and the layer's eager scores."""
     symbolic = [keras.Input(shape) for shape in inputs_spec]
