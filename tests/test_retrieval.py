@@ -80,6 +80,59 @@ def _layer(rows, labels, **options):
 KEYS = pytest.mark.parametrize("key_embedding", ["linear", "periodic"])
 
 
+def _reference_output(layer, x, rows, candidate_index):
+    """RetrievalAttention's output written out plainly in NumPy (TabR's formula, no algebraic
+    shortcuts): keys of every row and candidate, the count nearest by squared distance without the
+    row itself, softmax per head, values E(y_i) + W2 relu(W1 (k - k_i) + b1), residual."""
+    def features(numerical, categorical):
+        if layer.key_embedding == "periodic":
+            c, w, b = (np.asarray(v, "float64") for v in (layer.key_embedder.frequencies, layer.key_embedder.kernel,
+                                                           layer.key_embedder.bias))
+            angles = 2 * np.pi * numerical[..., None] * c
+            embedded = np.maximum(np.einsum("rfk,fkd->rfd", np.concatenate([np.sin(angles), np.cos(angles)], -1), w) + b, 0)
+            numerical = embedded.reshape(len(numerical), -1)
+        return np.concatenate([numerical, np.eye(4)[categorical[:, 0]]], axis=1)
+
+    kernel = np.asarray(layer.key_kernel, "float64")
+    keys = features(rows["numerical"], rows["categorical"]) @ kernel
+    stored = features(np.asarray(layer.candidate_numerical), np.asarray(layer.candidate_categorical)) @ kernel
+    labels = np.asarray(layer.candidate_labels, "float64")
+    w1, b1, w2 = (np.asarray(v, "float64") for v in (layer.t_in_kernel, layer.t_in_bias, layer.t_out_kernel))
+    if layer.num_classes is None:  # a linear map of the standardised target
+        kernel_e, bias_e = (np.asarray(v, "float64") for v in (layer.label_encoder.kernel, layer.label_encoder.bias))
+        label_value = lambda y: y[:, None] * kernel_e[0] + bias_e  # noqa: E731
+    else:  # a class embedding
+        label_value = lambda y: np.asarray(layer.label_encoder.embeddings, "float64")[y.astype(int)]  # noqa: E731
+    heads, width, key_width = layer.num_heads, layer.d_model // layer.num_heads, layer.key_dim // layer.num_heads
+    out = np.array(x, "float64")
+    for row in range(len(x)):
+        distance = ((keys[row] - stored) ** 2).sum(-1)
+        distance[candidate_index[row]] = np.inf
+        near = np.argsort(distance)[: layer.k]
+        difference = keys[row] - stored[near]  # (k, key_dim)
+        values = label_value(labels[near]) + np.maximum(difference @ w1 + b1, 0) @ w2  # (k, d_model)
+        for h in range(heads):
+            similarity = -(difference[:, h * key_width:(h + 1) * key_width] ** 2).sum(-1)
+            p = np.exp(similarity - similarity.max())
+            out[row, h * width:(h + 1) * width] += (p / p.sum()) @ values[:, h * width:(h + 1) * width]
+    return out
+
+
+@pytest.mark.parametrize("key_embedding, num_heads, num_classes", [
+    ("linear", 1, 3), ("periodic", 1, 3), ("periodic", 2, 3), ("periodic", 2, None)])
+def test_output_is_tabrs_formula(key_embedding, num_heads, num_classes):
+    rows = _rows(30, seed=3)
+    labels = np.arange(30) % 3 if num_classes else np.random.default_rng(5).normal(size=30)
+    layer = _layer(rows, labels, k=5, num_classes=num_classes, key_embedding=key_embedding, num_heads=num_heads,
+                   sigma=1.0, key_embedding_dim=4, num_frequencies=3)
+    # Non-zero biases, so a bias applied in the wrong place shows.
+    layer.t_in_bias.assign(np.random.default_rng(2).normal(size=layer.t_in_bias.shape))
+    x = np.random.default_rng(4).normal(size=(30, 8)).astype("float32")
+    index = np.arange(30, dtype="int32")
+    out = layer(x, numerical=rows["numerical"], categorical=rows["categorical"], candidate_index=index)
+    np.testing.assert_allclose(np.asarray(out), _reference_output(layer, x, rows, index), atol=2e-4)
+
+
 @KEYS
 def test_training_rows_never_retrieve_themselves(key_embedding):
     rows = _rows(12, seed=1)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import keras
-import numpy as np
 from keras import ops
 
 from tabcli.layers.embeddings import PeriodicEmbedding
+from tabcli.layers.frozen_contexts import FrozenContexts
 from tabcli.layers.nearest import nearest_candidates
 
 __all__ = ["RetrievalAttention"]
 
 
 @keras.saving.register_keras_serializable(package="tabcli")
-class RetrievalAttention(keras.layers.Layer):
+class RetrievalAttention(FrozenContexts, keras.layers.Layer):
     """Inter-sample attention as retrieval: each row attends to its ``k`` nearest stored
     training rows ("candidates"), and what it reads from them carries their labels.
 
@@ -220,12 +220,7 @@ class RetrievalAttention(keras.layers.Layer):
         self.candidate_ids = self.add_weight(
             name="candidate_ids", shape=(n,), initializer="zeros", trainable=False, dtype="int32"
         )
-        # Training state of :meth:`freeze_contexts`, set outside Keras' tracking (object.__setattr__)
-        # so that it is neither a weight of the model nor saved in model.keras (4 * N * k bytes).
-        object.__setattr__(self, "_frozen_contexts", keras.Variable(
-            np.zeros((n, self._count(True)), dtype="int32"), dtype="int32", trainable=False, name="frozen_contexts"
-        ))
-        object.__setattr__(self, "_contexts_frozen", keras.Variable(0, dtype="int32", trainable=False, name="contexts_frozen"))
+        self._build_frozen_contexts(n, self._count(True))
         self.built = True
 
     # ------------------------------------------------------------ candidates
@@ -291,14 +286,16 @@ class RetrievalAttention(keras.layers.Layer):
         dropped = self.weight_dropout(weights, training=training)
         labels = ops.take(ops.convert_to_tensor(self.candidate_labels), chosen, axis=0)  # (batch, k)
         read = self._read_labels(dropped, labels)  # (batch, heads, d_model / heads)
-        # T(k - k_i) = W2 relu(W1 (k - k_i) + b1), with W1 (k - k_i) = W1 k - W1 k_i: W1 is applied
-        # once per row and per distinct neighbour, so each of the batch * k neighbours costs a
-        # subtraction and a ReLU instead of a product; W2 is linear, so it is applied once to the
-        # weighted sum of the hidden vectors rather than to each neighbour.
-        hidden = ops.expand_dims(ops.matmul(keys, self.t_in_kernel), 1) - ops.take(
+        # T(k - k_i) = W2 relu(W1 (k - k_i) + b1), with W1 (k - k_i) + b1 = (W1 k + b1) - W1 k_i:
+        # W1 and b1 are applied once per row and per distinct neighbour, so each of the batch * k
+        # neighbours costs a subtraction and a ReLU instead of a product; W2 is linear, so it is
+        # applied once to the weighted sum of the hidden vectors rather than to each neighbour.
+        # The sum is a batched matmul: TensorFlow's einsum "bhk,bkj->bhj" and a bias added per
+        # neighbour made this part's forward and backward pass 25 % slower (one thread, bank sizes).
+        hidden = ops.expand_dims(ops.matmul(keys, self.t_in_kernel) + self.t_in_bias, 1) - ops.take(
             ops.matmul(neighbour_keys, self.t_in_kernel), where, axis=0
         )
-        hidden = ops.einsum("bhk,bkj->bhj", dropped, ops.relu(hidden + self.t_in_bias))
+        hidden = ops.matmul(dropped, ops.relu(hidden))  # (batch, heads, hidden)
         hidden = self.t_dropout(hidden, training=training)
         t_out = ops.reshape(self.t_out_kernel, (self.hidden_units, heads, self.d_model // heads))
         read = read + ops.einsum("bhj,jhe->bhe", hidden, t_out)
@@ -312,72 +309,10 @@ class RetrievalAttention(keras.layers.Layer):
         """Neighbours per row: ``k``, at most ``N`` (``N - 1`` when the row is a candidate it skips)."""
         return min(self.k, self.num_candidates - (1 if excludes_itself else 0))
 
-    def _choose(self, query, candidate_index, count, training):
-        """Positions ``(batch, count)`` of the neighbours of each row: from the frozen contexts in
-        a training step once :meth:`freeze_contexts` has run, else by ranking every candidate."""
-        if not training or candidate_index is None:
-            return self._rank(query, candidate_index, count)
-        frozen = self._frozen_contexts
-        return ops.cond(
-            self._contexts_frozen > 0,
-            lambda: ops.take(frozen, ops.maximum(ops.cast(candidate_index, "int32"), 0), axis=0),
-            lambda: self._rank(query, candidate_index, count),
-        )
-
     def _rank(self, query, candidate_index, count):
         """:func:`~tabcli.layers.nearest.nearest_candidates` over every stored candidate (no gradient)."""
         candidates = self.features(self.candidate_numerical, self.candidate_categorical)  # (N, d_in)
         return nearest_candidates(query, candidates, self.key_kernel, count, candidate_index)
-
-    # ------------------------------------------------------- frozen contexts
-    def freeze_contexts(self, batch_size: int = 2048) -> None:
-        """Fix every candidate's neighbours for the rest of training ("context freeze" of TabR:
-        Gorishniy et al., ICLR 2024; ``freeze_contexts_after_n_epochs`` in tabular-dl-tabr
-        ``bin/tabr.py``).
-
-        Ranks all candidates against each other once with the current keys (each excluding itself)
-        and stores the ``(N, k)`` positions. From then on, a training call (``training=True`` with
-        ``candidate_index``) takes a row's neighbours from this table instead of ranking all ``N``
-        candidates: no ``(batch, N)`` ranking, no top-k, no key of every candidate per step. The
-        neighbours' keys, similarities and values are still computed with gradient, so the key
-        space keeps learning; only *which* ``k`` rows are read is fixed. Predictions
-        (``training=False``) always rank. Cost of the call: one ``(N, N)`` ranking in blocks of
-        ``batch_size`` rows. The table (``4 * N * k`` bytes) is training state: it is not saved
-        with the model.
-
-        Valid only when every training row that calls the layer in training is a candidate (its
-        ``candidate_index`` >= 0): a row with index ``-1`` would read candidate 0's neighbours.
-        """
-        count = self._count(True)
-        rank = self._freeze_ranker(count)
-        table = []
-        for start in range(0, self.num_candidates, batch_size):
-            stop = min(start + batch_size, self.num_candidates)
-            index = ops.arange(start, stop, dtype="int32")
-            table.append(ops.convert_to_numpy(rank(
-                ops.take(self.candidate_numerical, index, axis=0),
-                ops.take(self.candidate_categorical, index, axis=0),
-                index,
-            )))
-        self._frozen_contexts.assign(np.concatenate(table, axis=0).astype("int32"))
-        self._contexts_frozen.assign(1)
-
-    def unfreeze_contexts(self) -> None:
-        """Rank every candidate again in training calls (undoes :meth:`freeze_contexts`)."""
-        self._contexts_frozen.assign(0)
-
-    @property
-    def contexts_frozen(self) -> bool:
-        """Whether training calls take neighbours from the frozen contexts."""
-        return bool(ops.convert_to_numpy(self._contexts_frozen))
-
-    def _freeze_ranker(self, count):
-        import tensorflow as tf  # tabcli's Keras backend; a traced function, not op-by-op eager
-
-        def rank(numerical, categorical, index):
-            return self._rank(self.features(numerical, categorical), index, count)
-
-        return tf.function(rank, reduce_retracing=True)
 
     def _read_labels(self, weights, labels):
         """``sum_i p_i E(y_i)`` per head ``(batch, heads, d_model / heads)`` for weights
@@ -391,7 +326,7 @@ class RetrievalAttention(keras.layers.Layer):
             value = ops.sum(weights * ops.expand_dims(labels, 1), axis=-1, keepdims=True)  # (batch, heads, 1)
             return value * kernel + ops.sum(weights, axis=-1, keepdims=True) * bias
         classes = ops.one_hot(ops.cast(labels, "int32"), self.num_classes, dtype=weights.dtype)  # (batch, k, C)
-        mass = ops.einsum("bhk,bkc->bhc", weights, classes)
+        mass = ops.matmul(weights, classes)  # (batch, heads, C)
         table = ops.reshape(self.label_encoder.embeddings, (self.num_classes, heads, width))
         return ops.einsum("bhc,che->bhe", mass, table)
 
