@@ -35,18 +35,17 @@ def top_k_indices(scores, k: int, chunk: int | None = None):
     padding = groups * chunk - num
     if padding:
         scores = ops.pad(scores, [(0, 0), (0, padding)], constant_values=float("-inf"))
-    # Group g holds the entries g, g + groups, g + 2 * groups, ...: a max over the middle axis
-    # is 3x faster on the CPU than over contiguous chunks on the last axis.
-    best_groups = ops.top_k(ops.max(ops.reshape(scores, (-1, chunk, groups)), axis=1), k)[1]  # (batch, k)
-    # A flat gather: ops.take_along_axis took 23 ms here, this under 1 ms.
-    rows = ops.arange(ops.shape(scores)[0], dtype=best_groups.dtype) * (groups * chunk)
-    members = ops.arange(chunk, dtype=best_groups.dtype) * groups
-    flat = ops.reshape(rows, (-1, 1, 1)) + ops.expand_dims(best_groups, -1) + members  # (batch, k, chunk)
-    gathered = ops.take(ops.reshape(scores, (-1,)), flat, axis=0)
+    # Group g holds the contiguous entries g * chunk ... (g + 1) * chunk - 1, so the second round
+    # gathers whole rows of a (batch * groups, chunk) matrix: 4,096 x 97 groups of 17 took 21 ms
+    # that way against 83 ms for a flat gather of the same entries strided across the ranking (one
+    # thread); the max over the last axis costs the same as over a strided middle axis.
+    blocks = ops.reshape(scores, (-1, chunk))  # (batch * groups, chunk)
+    best_groups = ops.top_k(ops.reshape(ops.max(blocks, axis=-1), (-1, groups)), k)[1]  # (batch, k)
+    rows = ops.expand_dims(ops.arange(ops.shape(scores)[0], dtype=best_groups.dtype) * groups, -1)
+    gathered = ops.take(blocks, ops.reshape(rows + best_groups, (-1,)), axis=0)  # (batch * k, chunk)
     position = ops.top_k(ops.reshape(gathered, (-1, k * chunk)), k)[1]  # (batch, k) into k * chunk
-    rows_k = ops.expand_dims(ops.arange(ops.shape(scores)[0], dtype=best_groups.dtype) * k, -1)
-    group = ops.take(ops.reshape(best_groups, (-1,)), rows_k + position // chunk, axis=0)
-    return group + (position % chunk) * groups
+    group = ops.take_along_axis(best_groups, position // chunk, axis=-1)
+    return group * chunk + position % chunk
 
 
 def nearest_candidates(query, candidates, kernel, count: int, candidate_index=None):
@@ -84,15 +83,18 @@ def nearest_candidates(query, candidates, kernel, count: int, candidate_index=No
         candidates = ops.pad(candidates, [(0, padding), (0, 0)])
     if kernel.shape[0] < kernel.shape[1]:
         metric = ops.matmul(kernel, ops.transpose(kernel))  # (d_in, d_in)
+        left, right = ops.matmul(query, metric), candidates
         norms = ops.sum(ops.matmul(candidates, metric) * candidates, axis=-1)
-        products = ops.matmul(ops.matmul(query, metric), ops.transpose(candidates))
     else:
-        keys = ops.matmul(candidates, kernel)
-        norms = ops.sum(ops.square(keys), axis=-1)
-        products = ops.matmul(ops.matmul(query, kernel), ops.transpose(keys))
+        left, right = ops.matmul(query, kernel), ops.matmul(candidates, kernel)
+        norms = ops.sum(ops.square(right), axis=-1)
     if padding:
         norms = norms + ops.pad(ops.zeros((num,), norms.dtype), [(0, padding)], constant_values=float("inf"))
-    ranking = 2.0 * products - norms
+    # 2 k.k_i - ||k_i||^2 in one matmul, [2 k, -1] . [k_i, ||k_i||^2]: scaling and subtracting
+    # afterwards were two more passes over the (batch, N) ranking, about a fifth of its cost.
+    left = ops.concatenate([2.0 * left, -ops.ones((ops.shape(left)[0], 1), left.dtype)], axis=-1)
+    right = ops.concatenate([right, ops.expand_dims(norms, -1)], axis=-1)
+    ranking = ops.matmul(left, ops.transpose(right))  # (batch, N + padding)
     chosen = top_k_indices(ranking, retrieved, chunk)
     if candidate_index is None:
         return chosen
