@@ -288,6 +288,9 @@ def test_config_defaults_and_errors():
         validate_config({"data": {"train": "a.csv", "target": "y"}, "model": {"retrieval": {"candidates": 1}}})
     with pytest.raises(ConfigError, match=r"model\.inter_sample"):
         validate_config({"data": {"train": "a.csv", "target": "y"}, "model": {"inter_sample": "knn"}})
+    with pytest.raises(ConfigError, match=r"model\.retrieval.*freeze_after_epochs \(4\) needs candidates: all"):
+        validate_config({"data": {"train": "a.csv", "target": "y"},
+                         "model": {"retrieval": {"candidates": 500, "freeze_after_epochs": 4}}})
 
 
 def test_a_run_from_before_retrieval_still_predicts_and_explains(tmp_path):

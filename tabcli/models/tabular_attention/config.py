@@ -45,8 +45,20 @@ class RetrievalOptions(StrictModel):
         "candidate, while keys, weights and values keep learning; predictions always rank. null (default): rank at "
         "every step. Measured (benchmarks/step_time.py, one thread): 238 -> 179 ms per step on bank marketing, "
         "149 -> 115 on California housing, where it cost accuracy on seed 42 (test RMSE 0.407 -> 0.420). "
-        "Applies when every training row is a candidate (candidates: all).",
+        "Needs candidates: all (every training row's neighbours are fixed).",
     )
+
+    @model_validator(mode="after")
+    def _freeze_needs_every_row(self):
+        # The frozen table is indexed by a training row's position among the candidates; a row
+        # that is not a candidate would silently read another row's neighbours.
+        if self.freeze_after_epochs is not None and self.candidates != "all":
+            raise ValueError(
+                f"freeze_after_epochs ({self.freeze_after_epochs}) needs candidates: all, as it fixes every "
+                f"training row's neighbours, and candidates: {self.candidates} stores only some rows. Set "
+                "model.retrieval.candidates to all, or remove model.retrieval.freeze_after_epochs"
+            )
+        return self
 
     @field_validator("candidates", mode="before")
     @classmethod
