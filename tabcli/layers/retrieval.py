@@ -45,10 +45,10 @@ class RetrievalAttention(FrozenContexts, keras.layers.Layer):
     (through ``G = W_K W_K^T`` when the features are fewer than ``key_dim``), the top-k, the keys
     and ``W1 k_i`` of the distinct neighbours, and for each of the ``batch * k`` neighbours a
     subtraction, a square and a ReLU (no per-neighbour product). Measured with
-    ``benchmarks/step_time.py`` (batch 256, one CPU thread, periodic keys): 122-130 ms per training
-    step on California housing (13,209 candidates) against 55-60 ms for ``inter_sample: context``,
-    201-210 against 97-105 ms on bank marketing (29,387). :meth:`freeze_contexts` (TabR's context
-    freeze) removes the ranking from training steps: 94-98 and 138-150 ms. Keys taken from ``x`` (after the
+    ``benchmarks/step_time.py`` (batch 256, one CPU thread, periodic keys): 115-118 ms per training
+    step on California housing (13,209 candidates) against 50-53 ms for ``inter_sample: context``,
+    182-194 against 88-94 ms on bank marketing (29,387). :meth:`freeze_contexts` (TabR's context
+    freeze) removes the ranking from training steps: 81-83 and 122-130 ms. Keys taken from ``x`` (after the
     inter-feature attention blocks) would need a forward and backward pass of those blocks over
     the whole training table per batch; caching them per epoch instead (this layer's first
     version) trained the key space from the query side only, against keys up to an epoch old,

@@ -43,8 +43,8 @@ class RetrievalOptions(StrictModel):
         description="Epochs after which each training row's k neighbours are fixed for the rest of training "
         "(TabR's context freeze; 4 in pytabkit's TabR 'freeze' presets): later training steps skip ranking every "
         "candidate, while keys, weights and values keep learning; predictions always rank. null (default): rank at "
-        "every step. Measured (benchmarks/step_time.py, one thread): 201-210 -> 138-150 ms per step on bank marketing "
-        "(context: 97-105), 122-130 -> 94-98 on California housing (context: 55-60), where it cost accuracy on seed 42 (test RMSE 0.407 -> 0.420). "
+        "every step. Measured (benchmarks/step_time.py, one thread): 182-194 -> 122-130 ms per step on bank marketing "
+        "(context: 88-94), 115-118 -> 81-83 on California housing (context: 50-53), where it cost accuracy on seed 42 (test RMSE 0.407 -> 0.420). "
         "Needs candidates: all (every training row's neighbours are fixed).",
     )
 
@@ -96,7 +96,7 @@ class TabularAttentionConfig(AttentionOptions):
         description="Stage 2: 'context' (attention to context_rows random training rows stored in the model, "
         "SAINT), 'retrieval' (each row attends to its k nearest training rows by a learned distance over its "
         "features and reads their labels, after TabR; not yet the default: California housing test RMSE 0.409 vs "
-        "0.467 (3 seeds) but 2.0-2.3x the time per training step and 2-4x slower predictions, docs/benchmarks.md) or "
+        "0.467 (3 seeds) but 2.0-2.4x the time per training step and 1.5-3.5x slower predictions, docs/benchmarks.md) or "
         "'none' (no inter-sample step).",
     )
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions, description="Retrieval settings (inter_sample: retrieval).")
