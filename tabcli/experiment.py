@@ -63,9 +63,14 @@ def _context_count(model_config) -> int:
     return max((getattr(b, "stored_context_rows", 0) for b in _parts(model_config)), default=0)
 
 
+def _retrieval_parts(model_config) -> list:
+    """The parts of the model (itself, or an ensemble's branches) with ``inter_sample: retrieval``."""
+    return [b for b in _parts(model_config) if getattr(b, "inter_sample", None) == "retrieval"]
+
+
 def _candidate_count(model_config) -> int | str | None:
     """How many retrieval candidates the model stores: None (no retrieval), a number, or "all"."""
-    counts = [b.retrieval.candidates for b in _parts(model_config) if getattr(b, "inter_sample", None) == "retrieval"]
+    counts = [b.retrieval.candidates for b in _retrieval_parts(model_config)]
     if not counts:
         return None
     return "all" if "all" in counts else max(counts)
@@ -73,8 +78,8 @@ def _candidate_count(model_config) -> int | str | None:
 
 def _freeze_epochs(model_config) -> int | None:
     """The earliest ``retrieval.freeze_after_epochs`` of the model's retrieval parts, or None."""
-    epochs = [b.retrieval.freeze_after_epochs for b in _parts(model_config)
-              if getattr(b, "inter_sample", None) == "retrieval" and b.retrieval.freeze_after_epochs is not None]
+    epochs = [b.retrieval.freeze_after_epochs for b in _retrieval_parts(model_config)
+              if b.retrieval.freeze_after_epochs is not None]
     return min(epochs) if epochs else None
 
 
@@ -240,7 +245,7 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
     if candidates is not None:
         train_inputs = with_candidate_index(model, train_inputs, candidates.training_index())
         freeze = _freeze_epochs(config.model)
-        if freeze is not None and candidates.cover_training:
+        if freeze is not None:  # the config allows it only with candidates: all (RetrievalOptions)
             callbacks.append(FreezeContexts(freeze))
     history = fit_model(
         model,

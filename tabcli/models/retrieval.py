@@ -44,11 +44,6 @@ class Candidates:
     inputs: dict
     num_rows: int
 
-    @property
-    def cover_training(self) -> bool:
-        """Whether every training row is a candidate (``candidates: all``)."""
-        return len(self.positions) == self.num_rows
-
     def training_index(self) -> np.ndarray:
         """``(num_rows,)`` int32: each training row's position among the candidates, or -1."""
         index = np.full(self.num_rows, -1, dtype=np.int32)
@@ -114,7 +109,8 @@ class FreezeContexts(keras.callbacks.Callback):
     and later training steps read each row's neighbours from that table. The freeze is undone at
     the end of training, so a model trained further ranks again.
 
-    Use it only when every training row is a candidate (:attr:`Candidates.cover_training`).
+    Use it only when every training row is a candidate (``candidates: all``; the config refuses
+    ``freeze_after_epochs`` otherwise).
 
     Args:
         after_epochs: Epochs trained with ranking at every step (0: freeze before the first).
