@@ -118,9 +118,12 @@ def _reference_output(layer, x, rows, candidate_index):
     return out
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
 @pytest.mark.parametrize("key_embedding, num_heads, num_classes", [
     ("linear", 1, 3), ("periodic", 1, 3), ("periodic", 2, 3), ("periodic", 2, None)])
-def test_output_is_tabrs_formula(key_embedding, num_heads, num_classes):
+def test_output_is_tabrs_formula(key_embedding, num_heads, num_classes, training):
+    """Both ways a call finds its neighbours' keys: recomputed with gradient (training) and read
+    from the candidate cache (inference); no dropout, so the two compute the same function."""
     rows = _rows(30, seed=3)
     labels = np.arange(30) % 3 if num_classes else np.random.default_rng(5).normal(size=30)
     layer = _layer(rows, labels, k=5, num_classes=num_classes, key_embedding=key_embedding, num_heads=num_heads,
@@ -129,8 +132,40 @@ def test_output_is_tabrs_formula(key_embedding, num_heads, num_classes):
     layer.t_in_bias.assign(np.random.default_rng(2).normal(size=layer.t_in_bias.shape))
     x = np.random.default_rng(4).normal(size=(30, 8)).astype("float32")
     index = np.arange(30, dtype="int32")
-    out = layer(x, numerical=rows["numerical"], categorical=rows["categorical"], candidate_index=index)
+    out = layer(x, numerical=rows["numerical"], categorical=rows["categorical"], candidate_index=index,
+                training=training)
     np.testing.assert_allclose(np.asarray(out), _reference_output(layer, x, rows, index), atol=2e-4)
+
+
+def _perturb(layer, name):
+    rng = np.random.default_rng(len(name))
+    variable = {"key_kernel": layer.key_kernel, "t_in_kernel": layer.t_in_kernel,
+                "candidate_numerical": layer.candidate_numerical,
+                "key_embedding": getattr(layer, "key_embedder", None) and layer.key_embedder.kernel}[name]
+    variable.assign(np.asarray(variable) + rng.normal(size=variable.shape).astype("float32"))
+
+
+@pytest.mark.parametrize("changed", ["key_kernel", "t_in_kernel", "candidate_numerical", "key_embedding"])
+def test_the_candidate_cache_is_read_while_fresh_and_refreshed_when_a_weight_changes(changed):
+    """Inference calls read every candidate's key from the cache while the weights it was computed
+    from hold still (a corrupted cache shows in the output), and recompute it as soon as any of
+    them changes (as restore_best_weights or set_candidates change them, without a training call)."""
+    rows = _rows(30, seed=3)
+    layer = _layer(rows, np.arange(30) % 3, k=5, num_classes=3, key_embedding="periodic", sigma=1.0,
+                   key_embedding_dim=4, num_frequencies=3)
+    x = np.random.default_rng(4).normal(size=(30, 8)).astype("float32")
+    index = np.arange(30, dtype="int32")
+
+    def call():
+        out = layer(x, numerical=rows["numerical"], categorical=rows["categorical"], candidate_index=index)
+        return np.asarray(out)
+
+    np.testing.assert_allclose(call(), _reference_output(layer, x, rows, index), atol=2e-4)
+    cached_keys = layer._cache[1]
+    cached_keys.assign(np.asarray(cached_keys) + 1.0)  # read while fresh: the corruption shows
+    assert np.abs(call() - _reference_output(layer, x, rows, index)).max() > 1e-2
+    _perturb(layer, changed)  # any source changed: recomputed, the corruption is gone
+    np.testing.assert_allclose(call(), _reference_output(layer, x, rows, index), atol=2e-4)
 
 
 @KEYS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keras import ops
 
-__all__ = ["nearest_candidates", "top_k_chunk", "top_k_indices"]
+__all__ = ["nearest_candidates", "nearest_in_table", "ranking_table", "top_k_chunk", "top_k_indices"]
 
 
 def top_k_chunk(num: int, k: int) -> int:
@@ -48,16 +48,89 @@ def top_k_indices(scores, k: int, chunk: int | None = None):
     return group * chunk + position % chunk
 
 
-def nearest_candidates(query, candidates, kernel, count: int, candidate_index=None):
+def ranking_table(candidates, kernel):
+    """The candidates' side of the ranking, ``(N, w + 1)``: ``[k_i, ||k_i||^2]`` with
+    ``k_i = candidates[i] @ kernel`` (``w = key_dim``), or, when the features are fewer than the
+    key channels (``d_in < key_dim``), ``[c_i, c_i^T G c_i]`` with ``G = W_K W_K^T`` (``w = d_in``):
+    the narrower of the two. It depends only on the candidates and the kernel, so
+    :class:`~tabcli.layers.candidate_cache.CandidateCache` keeps it across prediction calls.
+
+    Args:
+        candidates: ``(N, d_in)`` key features of the candidates.
+        kernel: ``(d_in, key_dim)`` key projection ``W_K``.
+
+    Returns:
+        float ``(N, w + 1)``, without gradient.
+    """
+    kernel = ops.stop_gradient(ops.convert_to_tensor(kernel))
+    candidates = ops.stop_gradient(candidates)
+    if _through_metric(kernel):
+        right = candidates
+        norms = ops.sum(ops.matmul(candidates, ops.matmul(kernel, ops.transpose(kernel))) * candidates, axis=-1)
+    else:
+        right = ops.matmul(candidates, kernel)
+        norms = ops.sum(ops.square(right), axis=-1)
+    return ops.concatenate([right, ops.expand_dims(norms, -1)], axis=-1)
+
+
+def _through_metric(kernel) -> bool:
+    return kernel.shape[0] < kernel.shape[1]
+
+
+def nearest_in_table(query, table, kernel, count: int, candidate_index=None):
     """Positions ``(batch, count)`` of the candidates nearest to each row by ``||k - k_i||^2``,
-    nearest first, where ``k = query @ kernel`` and ``k_i = candidates[i] @ kernel``; without the
-    row's own position ``candidate_index`` (if given).
+    nearest first, where ``k = query @ kernel``, given the candidates' :func:`ranking_table`;
+    without the row's own position ``candidate_index`` (if given).
 
     No gradient: the ranking only chooses. ``-||k - k_i||^2 = -||k||^2 + 2 k.k_i - ||k_i||^2``,
-    and the first term does not change the ranking. With ``d_in < key_dim`` the products go
-    through the features and ``G = W_K W_K^T`` (``(batch, N, d_in)`` work instead of
-    ``(batch, N, key_dim)``). The row itself is dropped from ``count + 1`` retrieved, as in TabR
-    (cheaper than masking the ``(batch, N)`` ranking).
+    and the first term does not change the ranking, so the whole ``(batch, N)`` ranking is one
+    matmul, ``[2 k, -1] . [k_i, ||k_i||^2]`` (scaling and subtracting afterwards were two more
+    passes over it, about a fifth of its cost). Through ``G = W_K W_K^T`` when ``d_in < key_dim``
+    (``(batch, N, d_in)`` work instead of ``(batch, N, key_dim)``). The row itself is dropped
+    from ``count + 1`` retrieved, as in TabR (cheaper than masking the ``(batch, N)`` ranking).
+
+    Args:
+        query: ``(batch, d_in)`` key features of the rows.
+        table: ``(N, w + 1)`` from :func:`ranking_table` with the same ``kernel``.
+        kernel: ``(d_in, key_dim)`` key projection ``W_K``.
+        count: Neighbours per row (``<= N``, ``<= N - 1`` with ``candidate_index``).
+        candidate_index: Optional int ``(batch,)``: each row's own position among the candidates
+            (excluded), or ``-1``.
+
+    Returns:
+        int32 ``(batch, count)``.
+    """
+    kernel = ops.stop_gradient(ops.convert_to_tensor(kernel))
+    query = ops.stop_gradient(query)
+    num, width = table.shape[0], table.shape[1]
+    retrieved = count if candidate_index is None else min(count + 1, num)
+    # Padding candidates up to a multiple of top_k_indices' chunk, each scoring -inf (zero key,
+    # infinite norm), spares top_k_indices a padded copy of the (batch, N) ranking (4 ms of a
+    # training step at batch 256 and 29,387 candidates; 480 MB at a prediction batch of 4,096).
+    chunk = top_k_chunk(num, retrieved)
+    padding = -(-num // chunk) * chunk - num
+    if padding:
+        padded = ops.concatenate([ops.zeros((padding, width - 1), table.dtype),
+                                  ops.full((padding, 1), float("inf"), table.dtype)], axis=-1)
+        table = ops.concatenate([table, padded], axis=0)
+    if _through_metric(kernel):
+        left = ops.matmul(query, ops.matmul(kernel, ops.transpose(kernel)))
+    else:
+        left = ops.matmul(query, kernel)
+    left = ops.concatenate([2.0 * left, -ops.ones((ops.shape(left)[0], 1), left.dtype)], axis=-1)
+    ranking = ops.matmul(left, ops.transpose(table))  # (batch, N + padding)
+    chosen = top_k_indices(ranking, retrieved, chunk)
+    if candidate_index is None:
+        return chosen
+    own = ops.cast(chosen == ops.expand_dims(ops.cast(candidate_index, chosen.dtype), -1), "int32")
+    # Stable order with the row itself (if retrieved) moved last, then cut to count.
+    order = ops.argsort(own * retrieved + ops.arange(retrieved, dtype="int32"), axis=-1)[:, :count]
+    return ops.take_along_axis(chosen, order, axis=-1)
+
+
+def nearest_candidates(query, candidates, kernel, count: int, candidate_index=None):
+    """Positions ``(batch, count)`` of the candidates nearest to each row by ``||k - k_i||^2``:
+    :func:`nearest_in_table` over ``ranking_table(candidates, kernel)``.
 
     Args:
         query: ``(batch, d_in)`` key features of the rows.
@@ -70,35 +143,4 @@ def nearest_candidates(query, candidates, kernel, count: int, candidate_index=No
     Returns:
         int32 ``(batch, count)``.
     """
-    kernel = ops.stop_gradient(ops.convert_to_tensor(kernel))
-    query, candidates = ops.stop_gradient(query), ops.stop_gradient(candidates)
-    num = candidates.shape[0]
-    retrieved = count if candidate_index is None else min(count + 1, num)
-    # Padding candidates up to a multiple of top_k_indices' chunk, each scoring -inf (zero key,
-    # infinite norm), spares top_k_indices a padded copy of the (batch, N) ranking (4 ms of a
-    # training step at batch 256 and 29,387 candidates; 480 MB at a prediction batch of 4,096).
-    chunk = top_k_chunk(num, retrieved)
-    padding = -(-num // chunk) * chunk - num
-    if padding:
-        candidates = ops.pad(candidates, [(0, padding), (0, 0)])
-    if kernel.shape[0] < kernel.shape[1]:
-        metric = ops.matmul(kernel, ops.transpose(kernel))  # (d_in, d_in)
-        left, right = ops.matmul(query, metric), candidates
-        norms = ops.sum(ops.matmul(candidates, metric) * candidates, axis=-1)
-    else:
-        left, right = ops.matmul(query, kernel), ops.matmul(candidates, kernel)
-        norms = ops.sum(ops.square(right), axis=-1)
-    if padding:
-        norms = norms + ops.pad(ops.zeros((num,), norms.dtype), [(0, padding)], constant_values=float("inf"))
-    # 2 k.k_i - ||k_i||^2 in one matmul, [2 k, -1] . [k_i, ||k_i||^2]: scaling and subtracting
-    # afterwards were two more passes over the (batch, N) ranking, about a fifth of its cost.
-    left = ops.concatenate([2.0 * left, -ops.ones((ops.shape(left)[0], 1), left.dtype)], axis=-1)
-    right = ops.concatenate([right, ops.expand_dims(norms, -1)], axis=-1)
-    ranking = ops.matmul(left, ops.transpose(right))  # (batch, N + padding)
-    chosen = top_k_indices(ranking, retrieved, chunk)
-    if candidate_index is None:
-        return chosen
-    own = ops.cast(chosen == ops.expand_dims(ops.cast(candidate_index, chosen.dtype), -1), "int32")
-    # Stable order with the row itself (if retrieved) moved last, then cut to count.
-    order = ops.argsort(own * retrieved + ops.arange(retrieved, dtype="int32"), axis=-1)[:, :count]
-    return ops.take_along_axis(chosen, order, axis=-1)
+    return nearest_in_table(query, ranking_table(candidates, kernel), kernel, count, candidate_index)

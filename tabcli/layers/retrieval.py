@@ -7,13 +7,14 @@ from keras import ops
 
 from tabcli.layers.embeddings import PeriodicEmbedding
 from tabcli.layers.frozen_contexts import FrozenContexts
-from tabcli.layers.nearest import nearest_candidates
+from tabcli.layers.candidate_cache import CandidateCache
+from tabcli.layers.nearest import nearest_candidates, nearest_in_table
 
 __all__ = ["RetrievalAttention"]
 
 
 @keras.saving.register_keras_serializable(package="tabcli")
-class RetrievalAttention(FrozenContexts, keras.layers.Layer):
+class RetrievalAttention(FrozenContexts, CandidateCache, keras.layers.Layer):
     """Inter-sample attention as retrieval: each row attends to its ``k`` nearest stored
     training rows ("candidates"), and what it reads from them carries their labels.
 
@@ -221,6 +222,7 @@ class RetrievalAttention(FrozenContexts, keras.layers.Layer):
             name="candidate_ids", shape=(n,), initializer="zeros", trainable=False, dtype="int32"
         )
         self._build_frozen_contexts(n, self._count(True))
+        self._build_candidate_cache()
         self.built = True
 
     # ------------------------------------------------------------ candidates
@@ -267,19 +269,27 @@ class RetrievalAttention(FrozenContexts, keras.layers.Layer):
              return_attention_scores=False):
         query = self.features(numerical, categorical)  # (batch, d_in)
         count = self._count(candidate_index is not None)
-        chosen = self._choose(query, candidate_index, count, training)  # (batch, k), most similar first
-        # The chosen rows' keys are recomputed with gradient from their features (never stale, both
-        # sides of the distance trained), once per distinct row: neighbourhoods of a batch overlap.
-        distinct, where = ops.unique(ops.reshape(chosen, (-1,)), sorted=False, return_inverse=True)
-        neighbour_keys = ops.matmul(
-            self.features(ops.take(self.candidate_numerical, distinct, axis=0),
-                          ops.take(self.candidate_categorical, distinct, axis=0)),
-            self.key_kernel,
-        )  # (distinct, key_dim)
         keys = ops.matmul(query, self.key_kernel)  # (batch, key_dim)
-        where = ops.reshape(where, (-1, count))
+        if training:
+            chosen = self._choose(query, candidate_index, count, training)  # (batch, k), most similar first
+            # The chosen rows' keys are recomputed with gradient from their features (never stale, both
+            # sides of the distance trained), once per distinct row: neighbourhoods of a batch overlap.
+            distinct, where = ops.unique(ops.reshape(chosen, (-1,)), sorted=False, return_inverse=True)
+            distinct_keys = ops.matmul(
+                self.features(ops.take(self.candidate_numerical, distinct, axis=0),
+                              ops.take(self.candidate_categorical, distinct, axis=0)),
+                self.key_kernel,
+            )  # (distinct, key_dim)
+            where = ops.reshape(where, (-1, count))
+            neighbour_keys = ops.take(distinct_keys, where, axis=0)  # (batch, k, key_dim)
+            neighbour_hidden = ops.take(ops.matmul(distinct_keys, self.t_in_kernel), where, axis=0)
+        else:  # the weights hold still: every candidate's key and W1 k_i come from the cache
+            table, candidate_keys, candidate_hidden = self._cached_candidates()
+            chosen = nearest_in_table(query, table, self.key_kernel, count, candidate_index)
+            neighbour_keys = ops.take(candidate_keys, chosen, axis=0)  # (batch, k, key_dim)
+            neighbour_hidden = ops.take(candidate_hidden, chosen, axis=0)  # (batch, k, hidden)
         heads = self.num_heads
-        difference = ops.expand_dims(keys, 1) - ops.take(neighbour_keys, where, axis=0)  # (batch, k, key_dim)
+        difference = ops.expand_dims(keys, 1) - neighbour_keys  # (batch, k, key_dim)
         per_head = ops.reshape(difference, (-1, count, heads, self.key_dim // heads))
         similarity = -ops.sum(ops.square(per_head), axis=-1)  # (batch, k, heads)
         weights = ops.softmax(ops.transpose(similarity, (0, 2, 1)), axis=-1)  # (batch, heads, k)
@@ -292,9 +302,7 @@ class RetrievalAttention(FrozenContexts, keras.layers.Layer):
         # applied once to the weighted sum of the hidden vectors rather than to each neighbour.
         # The sum is a batched matmul: TensorFlow's einsum "bhk,bkj->bhj" and a bias added per
         # neighbour made this part's forward and backward pass 25 % slower (one thread, bank sizes).
-        hidden = ops.expand_dims(ops.matmul(keys, self.t_in_kernel) + self.t_in_bias, 1) - ops.take(
-            ops.matmul(neighbour_keys, self.t_in_kernel), where, axis=0
-        )
+        hidden = ops.expand_dims(ops.matmul(keys, self.t_in_kernel) + self.t_in_bias, 1) - neighbour_hidden
         hidden = ops.matmul(dropped, ops.relu(hidden))  # (batch, heads, hidden)
         hidden = self.t_dropout(hidden, training=training)
         t_out = ops.reshape(self.t_out_kernel, (self.hidden_units, heads, self.d_model // heads))
