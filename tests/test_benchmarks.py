@@ -14,7 +14,6 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import report  # noqa: E402
 import run as bench_run  # noqa: E402
-import suite  # noqa: E402
 
 
 def _spec(task="binary", num_classes=1):

@@ -49,7 +49,11 @@ class RetrievalAttention(FrozenContexts, CandidateCache, keras.layers.Layer):
     ``benchmarks/step_time.py`` (batch 256, one CPU thread, periodic keys): 115-118 ms per training
     step on California housing (13,209 candidates) against 50-53 ms for ``inter_sample: context``,
     182-194 against 88-94 ms on bank marketing (29,387). :meth:`freeze_contexts` (TabR's context
-    freeze) removes the ranking from training steps: 81-83 and 122-130 ms. Keys taken from ``x`` (after the
+    freeze) removes the ranking from training steps: 81-83 and 122-130 ms. Calls with
+    ``training=False`` (validation, evaluation, predictions, explanations) read every candidate's
+    key, ``W1 k_i`` and ranking row from :class:`~tabcli.layers.candidate_cache.CandidateCache`,
+    which recomputes them only when a weight they come from has changed, so such a call costs its
+    own rows, the ranking, the top-k and gathers. Keys taken from ``x`` (after the
     inter-feature attention blocks) would need a forward and backward pass of those blocks over
     the whole training table per batch; caching them per epoch instead (this layer's first
     version) trained the key space from the query side only, against keys up to an epoch old,
