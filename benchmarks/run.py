@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     parser.add_argument("--models", nargs="+", choices=MODELS, default=DEFAULT_MODELS,
                         help="Models (default: every family, gbdt, mlp and ft_transformer; the variants "
-                        "tabular_attention_retrieval / _context / _retrieval_frozen / _retrieval_light only when named).")
+                        "tabular_attention_retrieval / _context / _retrieval_frozen / _retrieval_ranked only when named).")
     parser.add_argument("--seeds", nargs="+", type=int, default=SEEDS)
     parser.add_argument("--jobs", type=int, default=2, help="Runs at once (default 2; threads per run = cores / jobs).")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="Extra config override for every run.")

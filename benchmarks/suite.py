@@ -56,21 +56,23 @@ DATASETS = {
 #: tabcli's attention families, its baselines, and the reference FT-Transformer.
 MODELS = ["gbdt", "mlp", "ft_transformer", "tabular_attention", "multi_resolution", "interpretable", "ensemble",
           "tabular_attention_retrieval", "tabular_attention_context", "tabular_attention_retrieval_frozen",
-          "tabular_attention_retrieval_light"]
+          "tabular_attention_retrieval_ranked"]
 
 #: Named variants of a family: ``name -> (family, config overrides)``; not in the default run
 #: unless named with ``--models``.
 VARIANTS = {
+    # Retrieval with its defaults: TabR's context freeze after 4 epochs, one inter-feature block
+    # (session 12's "tabular_attention_retrieval_light").
     "tabular_attention_retrieval": ("tabular_attention", ["model.inter_sample=retrieval"]),
     "tabular_attention_context": ("tabular_attention", ["model.inter_sample=context"]),
-    # TabR's context freeze after 4 epochs (pytabkit's TabR-S "freeze" presets).
+    # Two blocks and the freeze (session 12), and two blocks ranking every candidate at every step
+    # (session 7's retrieval).
     "tabular_attention_retrieval_frozen": ("tabular_attention", ["model.inter_sample=retrieval",
+                                                                 "model.num_feature_blocks=2",
                                                                  "model.retrieval.freeze_after_epochs=4"]),
-    # The frozen variant with one inter-feature block instead of two: TabR itself has none before
-    # its retrieval (encoder_n_blocks = 0); one block fewer is cheaper at every step and prediction.
-    "tabular_attention_retrieval_light": ("tabular_attention", ["model.inter_sample=retrieval",
-                                                                "model.retrieval.freeze_after_epochs=4",
-                                                                "model.num_feature_blocks=1"]),
+    "tabular_attention_retrieval_ranked": ("tabular_attention", ["model.inter_sample=retrieval",
+                                                                 "model.num_feature_blocks=2",
+                                                                 "model.retrieval.freeze_after_epochs=null"]),
 }
 
 #: What ``run.py`` runs without ``--models``.
@@ -82,9 +84,9 @@ DEFAULT_MODELS = [m for m in MODELS if m not in VARIANTS]
 #: the cells are started most expensive first (table cost x model cost), so that on 2 slots the
 #: last cells to finish are short ones.
 MODEL_COST = {"gbdt": 0.02, "mlp": 0.1, "interpretable": 0.8, "ft_transformer": 1.0, "tabular_attention": 1.2,
-              "ensemble": 1.3, "multi_resolution": 1.6, "tabular_attention_retrieval": 2.0,
+              "ensemble": 1.3, "multi_resolution": 1.6, "tabular_attention_retrieval": 1.3,
               "tabular_attention_context": 1.2, "tabular_attention_retrieval_frozen": 1.6,
-              "tabular_attention_retrieval_light": 1.2}
+              "tabular_attention_retrieval_ranked": 2.0}
 
 #: The reference's width and depth match tabcli's defaults (AttentionOptions: d_model 64,
 #: 8 heads; tabular_attention: 2 feature blocks), so seconds per epoch compare like with like.

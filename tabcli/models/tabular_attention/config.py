@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -38,26 +38,31 @@ class RetrievalOptions(StrictModel):
     key_embedding_dim: int = Field(
         8, ge=1, le=64, description="(key_embedding: periodic) Channels per numerical column in the key encoder."
     )
-    freeze_after_epochs: Optional[int] = Field(
-        None, ge=0, le=10_000,
+    freeze_after_epochs: Union[Annotated[int, Field(ge=0, le=10_000)], Literal["auto"], None] = Field(
+        "auto",
         description="Epochs after which each training row's k neighbours are fixed for the rest of training "
         "(TabR's context freeze; 4 in pytabkit's TabR 'freeze' presets): later training steps skip ranking every "
-        "candidate, while keys, weights and values keep learning; predictions always rank. null (default): rank at "
-        "every step. Measured (benchmarks/step_time.py, one thread): 182-194 -> 122-130 ms per step on bank marketing "
-        "(context: 88-94), 115-118 -> 81-83 on California housing (context: 50-53), where it cost accuracy on seed 42 (test RMSE 0.407 -> 0.420). "
-        "Needs candidates: all (every training row's neighbours are fixed).",
+        "candidate, while keys, weights and values keep learning; predictions always rank. 'auto' (default): 4 "
+        "with candidates: all, off with a number of candidates; null: rank at every step. Measured over 3 seeds "
+        "(docs/benchmarks.md, session 12): the same test metrics as ranking at every step, within their standard "
+        "deviation, at 1.3-1.4x instead of 2.0-2.4x the step time of inter_sample: context (benchmarks/step_time.py, "
+        "one thread). A number needs candidates: all (every training row's neighbours are fixed).",
     )
 
     @model_validator(mode="after")
     def _freeze_needs_every_row(self):
         # The frozen table is indexed by a training row's position among the candidates; a row
         # that is not a candidate would silently read another row's neighbours.
-        if self.freeze_after_epochs is not None and self.candidates != "all":
+        if self.freeze_after_epochs not in (None, "auto") and self.candidates != "all":
             raise ValueError(
                 f"freeze_after_epochs ({self.freeze_after_epochs}) needs candidates: all, as it fixes every "
                 f"training row's neighbours, and candidates: {self.candidates} stores only some rows. Set "
-                "model.retrieval.candidates to all, or remove model.retrieval.freeze_after_epochs"
+                "model.retrieval.candidates to all, or model.retrieval.freeze_after_epochs to auto or null"
             )
+        if self.freeze_after_epochs == "auto":
+            # Resolved here, so that the run's saved config.yaml records what was trained. Written
+            # to __dict__: an assignment would re-run validation (validate_assignment).
+            self.__dict__["freeze_after_epochs"] = 4 if self.candidates == "all" else None
         return self
 
     @field_validator("candidates", mode="before")
@@ -95,12 +100,18 @@ class TabularAttentionConfig(AttentionOptions):
         "context",
         description="Stage 2: 'context' (attention to context_rows random training rows stored in the model, "
         "SAINT), 'retrieval' (each row attends to its k nearest training rows by a learned distance over its "
-        "features and reads their labels, after TabR; not yet the default: California housing test RMSE 0.409 vs "
-        "0.467 (3 seeds) but 2.0-2.4x the time per training step and 1.5-3.5x slower predictions, docs/benchmarks.md) or "
+        "features and reads their labels, after TabR; not yet the default: over 3 seeds California housing test RMSE "
+        "0.41 vs 0.47 and bank marketing ROC AUC 0.936 vs 0.933 at 1.0-1.4x the seconds per epoch, but 0.25-0.46x the "
+        "prediction rate, and model.keras holds every training row; docs/benchmarks.md) or "
         "'none' (no inter-sample step).",
     )
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions, description="Retrieval settings (inter_sample: retrieval).")
-    num_feature_blocks: int = Field(2, ge=1, le=8, description="Stacked inter-feature attention blocks (stage 1).")
+    num_feature_blocks: Union[Annotated[int, Field(ge=1, le=8)], Literal["auto"]] = Field(
+        "auto",
+        description="Stacked inter-feature attention blocks (stage 1). 'auto' (default): 1 with inter_sample: retrieval "
+        "(TabR has none before its retrieval; over 3 seeds one block scored as two at 0.75-0.85x their time per epoch, "
+        "docs/benchmarks.md), 2 otherwise.",
+    )
     pooling: Literal["mean", "cls"] = Field(
         "mean", description="How a row's feature tokens are pooled before inter-sample attention: mean, or a [CLS] token."
     )
@@ -116,6 +127,14 @@ class TabularAttentionConfig(AttentionOptions):
     )
 
     @model_validator(mode="after")
+    def _resolve_feature_blocks(self):
+        # auto: 1 before a retrieval, else 2; resolved here so that the saved config.yaml records
+        # the number trained (written to __dict__: an assignment would re-run validation).
+        if self.num_feature_blocks == "auto":
+            self.__dict__["num_feature_blocks"] = 1 if self.inter_sample == "retrieval" else 2
+        return self
+
+    @model_validator(mode="after")
     def _retrieval_heads_divide_width(self):
         if self.d_model % self.retrieval.num_heads:
             raise ValueError(
@@ -129,7 +148,8 @@ class TabularAttentionConfig(AttentionOptions):
         in trials that choose ``retrieval``, TabR's context dropout (0-0.6) and the number of
         retrieved rows (TabR fixes 96). The mode is searched because it is the largest single
         difference on large tables (California housing test RMSE 0.409 retrieval vs 0.467 context,
-        docs/benchmarks.md), while retrieval costs 2-3x the seconds per epoch."""
+        docs/benchmarks.md), while retrieval costs 1.0-1.4x the seconds per epoch (frozen contexts, one
+        block) and predicts at 0.25-0.46x the rate."""
         modes = ["context", "retrieval"] + (["none"] if self.inter_sample == "none" else [])
         retrieval = {"model.inter_sample": "retrieval"}
         return {
