@@ -24,6 +24,7 @@ TINY = [
     "model.d_model=16",
     "model.num_heads=2",
     "model.num_feature_blocks=1",
+    "model.inter_sample=context",
     "model.context_rows=8",
 ]
 

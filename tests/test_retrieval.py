@@ -317,7 +317,7 @@ def test_config_defaults_and_errors():
     from tabcli.errors import ConfigError
 
     config = validate_config({"data": {"train": "a.csv", "target": "y"}})
-    assert config.model.inter_sample == "context" and config.model.retrieval.k == 96
+    assert config.model.inter_sample == "retrieval" and config.model.retrieval.k == 96
     assert config.model.retrieval.candidates == "all"
     with pytest.raises(ConfigError, match=r"model\.retrieval\.candidates"):
         validate_config({"data": {"train": "a.csv", "target": "y"}, "model": {"retrieval": {"candidates": 1}}})
@@ -335,7 +335,8 @@ def test_config_defaults_and_errors():
                               "model": {"retrieval": {"freeze_after_epochs": None}}})
     assert ranked.model.retrieval.freeze_after_epochs is None
     # ... and one inter-feature block before a retrieval (TabR has none), two before context attention.
-    assert config.model.num_feature_blocks == 2
+    assert config.model.num_feature_blocks == 1
+    assert TabularAttentionConfig(inter_sample="context").num_feature_blocks == 2
     assert TabularAttentionConfig(inter_sample="retrieval").num_feature_blocks == 1
     assert TabularAttentionConfig(inter_sample="retrieval", num_feature_blocks=3).num_feature_blocks == 3
     dumped = TabularAttentionConfig(inter_sample="retrieval").model_dump(mode="json")

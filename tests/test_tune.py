@@ -109,7 +109,8 @@ def test_conditional_keys_are_searched_only_where_their_condition_holds():
 
     from tabcli.tune.space import suggest
 
-    config = validate_config({"data": {"train": "t.csv", "target": "y"}, "model": {"type": "tabular_attention"}})
+    config = validate_config({"data": {"train": "t.csv", "target": "y"},
+                              "model": {"type": "tabular_attention", "inter_sample": "context"}})
     space, base = resolve_space(config), config.model_dump(mode="json")
     assert space["model.inter_sample"].choice == ["context", "retrieval"]
     start = starting_values(base, space)  # the config is context: retrieval's keys are not part of trial 0

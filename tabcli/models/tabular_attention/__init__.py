@@ -1,1 +1,2 @@
-"""The ``tabular_attention`` family: feature tokens -> TabularAttention (with context rows) -> head."""
+"""The ``tabular_attention`` family: feature tokens -> TabularAttention -> retrieval of the k nearest training rows
+(default) or context rows -> head."""

@@ -22,7 +22,7 @@ def representation(config: TabularAttentionConfig, spec: ModelSpec, inputs: dict
     Each row is one sample on TabularAttention's samples axis. The inter-sample step is
     ``config.inter_sample``:
 
-    * ``retrieval``: TabularAttention's inter-feature stage gives the row's representation, and
+    * ``retrieval`` (the default): TabularAttention's inter-feature stage gives the row's representation, and
       :class:`~tabcli.layers.RetrievalAttention` adds what its ``k`` nearest ``candidates`` and
       their labels contribute (nearest by keys projected from the preprocessed features). Adds the ``candidate_index`` input to ``inputs`` (training rows
       name themselves so they never retrieve their own label).
