@@ -109,7 +109,7 @@ class TabularAttentionConfig(AttentionOptions):
     num_feature_blocks: Union[Annotated[int, Field(ge=1, le=8)], Literal["auto"]] = Field(
         "auto",
         description="Stacked inter-feature attention blocks (stage 1). 'auto' (default): 1 with inter_sample: retrieval "
-        "(TabR has none before its retrieval; over 3 seeds one block scored as two at 0.75-0.85x their time per epoch, "
+        "(TabR has none before its retrieval; over 3 seeds one block scored as two at 0.74-0.82x their time per epoch, "
         "docs/benchmarks.md), 2 otherwise.",
     )
     pooling: Literal["mean", "cls"] = Field(
