@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tabcli.config.schema import TrainingConfig
-from tabcli.training.pipeline import batches
+from tabcli.training.pipeline import batches, predict_in_batches
 from tabcli.training.trainer import compile_model, fit_model, predict_model, set_seeds
 
 
@@ -50,6 +50,19 @@ def test_batches_reject_inputs_of_different_lengths():
     x = _inputs()
     with pytest.raises(ValueError, match="same number of rows"):
         batches(x, np.zeros(69, dtype="float32"), batch_size=8)
+
+
+def test_predict_in_batches_matches_one_call_for_every_output_and_a_remainder_batch():
+    x = _inputs()  # 70 rows: batches of 32, 32 and 6
+    model = _model()
+    two = keras.Model(model.inputs, {"out": model.outputs[0], "twice": model.outputs[0] * 2.0})
+    whole = two({k: keras.ops.convert_to_tensor(v) for k, v in x.items()})
+    got = predict_in_batches(two, x, batch_size=32)
+    assert set(got) == {"out", "twice"} and got["out"].shape == (70, 1)
+    np.testing.assert_allclose(got["out"], np.asarray(whole["out"]), atol=1e-6)
+    np.testing.assert_allclose(got["twice"], 2 * got["out"], atol=1e-6)
+    with pytest.raises(ValueError, match="same number of rows"):
+        predict_in_batches(model, {"numerical": x["numerical"], "categorical": x["categorical"][:5]}, batch_size=8)
 
 
 def _model():

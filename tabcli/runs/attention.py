@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tabcli.training.pipeline import batches
+from tabcli.training.pipeline import predict_in_batches
 
 __all__ = ["attention_layers", "attention_model", "collect_attention", "save_attention"]
 
@@ -69,7 +69,7 @@ def collect_attention(
     from tabcli.models.retrieval import with_candidate_index
 
     scores_model, names = built
-    results = scores_model.predict(batches(with_candidate_index(model, inputs), None, batch_size), verbose=0)
+    results = predict_in_batches(scores_model, with_candidate_index(model, inputs), batch_size)
     arrays: dict[str, np.ndarray] = {"row_ids": np.asarray(row_ids)}
     description: dict = {"row_ids": {"axes": ["row"], "meaning": "index of each row in its original table"}}
     for (layer_name, score_name), value in zip(names, results[1:]):

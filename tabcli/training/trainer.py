@@ -15,7 +15,7 @@ from rich.console import Console
 from tabcli.config.schema import TrainingConfig
 from tabcli.errors import TrainingError
 from tabcli.metrics import MONITOR_METRIC
-from tabcli.training.pipeline import batches
+from tabcli.training.pipeline import batches, predict_in_batches
 from tabcli.training.progress import RichProgress
 
 __all__ = ["configure_threads", "set_seeds", "compile_model", "fit_model", "fit_targets", "predict_model", "MONITOR_METRIC"]
@@ -189,4 +189,4 @@ def predict_model(model: keras.Model, inputs: dict, batch_size: int = 1024) -> n
     from tabcli.models.retrieval import with_candidate_index
 
     inputs = with_candidate_index(model, inputs)
-    return np.asarray(model.predict(batches(inputs, None, batch_size), verbose=0), dtype=np.float64)
+    return np.asarray(predict_in_batches(model, inputs, batch_size), dtype=np.float64)
