@@ -29,7 +29,8 @@ class CandidateCache:
     version counter, because ``restore_best_weights``, ``set_weights``, ``load_weights`` and
     :meth:`set_candidates` all change weights without a training call. Training calls
     (``training=True``) never read the cache: their weights change at every step and their
-    neighbours' keys need gradient.
+    neighbours' keys need gradient. The cached values carry no gradient, so in a call with
+    ``training=False`` gradients reach the weights through the rows' own keys only.
 
     Memory, outside the model's weights and not saved: ``4 * N * (w + 1 + key_dim + hidden +
     n_num + n_cat)`` bytes, with ``w`` the narrower of ``d_in`` and ``key_dim``; bank marketing's

@@ -129,18 +129,8 @@ def nearest_in_table(query, table, kernel, count: int, candidate_index=None):
 
 
 def nearest_candidates(query, candidates, kernel, count: int, candidate_index=None):
-    """Positions ``(batch, count)`` of the candidates nearest to each row by ``||k - k_i||^2``:
-    :func:`nearest_in_table` over ``ranking_table(candidates, kernel)``.
-
-    Args:
-        query: ``(batch, d_in)`` key features of the rows.
-        candidates: ``(N, d_in)`` key features of the candidates.
-        kernel: ``(d_in, key_dim)`` key projection ``W_K``.
-        count: Neighbours per row (``<= N``, ``<= N - 1`` with ``candidate_index``).
-        candidate_index: Optional int ``(batch,)``: each row's own position among the candidates
-            (excluded), or ``-1``.
-
-    Returns:
-        int32 ``(batch, count)``.
-    """
+    """Positions ``(batch, count)`` int32 of the candidates nearest to each row by
+    ``||k - k_i||^2``: :func:`nearest_in_table` over ``ranking_table(candidates, kernel)``, with
+    the same arguments except ``candidates``, the ``(N, d_in)`` key features of the candidates,
+    in place of the table."""
     return nearest_in_table(query, ranking_table(candidates, kernel), kernel, count, candidate_index)
