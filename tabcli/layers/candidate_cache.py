@@ -36,8 +36,7 @@ class CandidateCache:
     n_num + n_cat)`` bytes, with ``w`` the narrower of ``d_in`` and ``key_dim``; bank marketing's
     29,387 candidates at the defaults (``key_dim`` 64, ``hidden`` 128): 32 MB.
 
-    The host layer provides ``key_kernel``, ``t_in_kernel``, ``t_in_bias``,
-    ``candidate_numerical``, ``candidate_categorical``, ``features(numerical, categorical)`` and,
+    The host layer provides ``key_kernel``, ``t_in_kernel``, ``candidate_numerical``, ``candidate_categorical``, ``features(numerical, categorical)`` and,
     with periodic keys, ``key_embedder``; it calls :meth:`_build_candidate_cache` at the end of
     ``build``.
     """

@@ -28,10 +28,12 @@ class FrozenContexts:
         ))
         object.__setattr__(self, "_contexts_frozen", keras.Variable(0, dtype="int32", trainable=False, name="contexts_frozen"))
 
-    def _choose(self, query, candidate_index, count, training):
-        """Positions ``(batch, count)`` of the neighbours of each row: from the frozen contexts in
-        a training step once :meth:`freeze_contexts` has run, else by ranking every candidate."""
-        if not training or candidate_index is None:
+    def _choose(self, query, candidate_index, count):
+        """Positions ``(batch, count)`` of the neighbours of each row in a training call: from the
+        frozen contexts once :meth:`freeze_contexts` has run (for rows that are candidates), else by
+        ranking every candidate. Calls with ``training=False`` rank through the host's candidate
+        cache instead and never come here."""
+        if candidate_index is None:
             return self._rank(query, candidate_index, count)
         frozen = self._frozen_contexts
         return ops.cond(

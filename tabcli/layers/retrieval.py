@@ -275,7 +275,7 @@ class RetrievalAttention(FrozenContexts, CandidateCache, keras.layers.Layer):
         count = self._count(candidate_index is not None)
         keys = ops.matmul(query, self.key_kernel)  # (batch, key_dim)
         if training:
-            chosen = self._choose(query, candidate_index, count, training)  # (batch, k), most similar first
+            chosen = self._choose(query, candidate_index, count)  # (batch, k), most similar first
             # The chosen rows' keys are recomputed with gradient from their features (never stale, both
             # sides of the distance trained), once per distinct row: neighbourhoods of a batch overlap.
             distinct, where = ops.unique(ops.reshape(chosen, (-1,)), sorted=False, return_inverse=True)

@@ -4,8 +4,8 @@ Concurrent requests are served by *greedy batching*: one thread runs the model; 
 batch, the rows of the requests that arrive wait, and the next batch takes all of them at once.
 An idle server adds no waiting time to a lone request, and a busy one pays one model call (and
 one preprocessing call) for many requests instead of one per request. The model is called
-through Keras' ``predict_on_batch`` (a compiled function, no input pipeline), which for a few
-rows is an order of magnitude faster than ``predict``.
+through :func:`~tabcli.training.trainer.predict_model` (Keras' ``predict_on_batch``: a compiled
+function, no input pipeline), which for a few rows is an order of magnitude faster than ``predict``.
 """
 
 from __future__ import annotations
@@ -43,10 +43,6 @@ class BatchedPredictor:
         # Records straight to arrays: the DataFrame and ColumnTransformer path cost more than the
         # model call itself for the few rows of a request (module docstring of record_encoder).
         self._encoder = RecordEncoder(run.preprocessor) if RecordEncoder.supports(run.preprocessor) else None
-        if run.is_keras:
-            from tabcli.models.retrieval import with_candidate_index
-
-            self._with_index = lambda inputs: with_candidate_index(self._model, inputs)
 
     # -------------------------------------------------------------- model calls (model thread)
     def inputs(self, rows: list[dict]) -> dict[str, np.ndarray]:
@@ -65,12 +61,11 @@ class BatchedPredictor:
             from tabcli.models.gbdt.model import predict_raw
 
             return predict_raw(self._model, self.run.model_spec(), inputs)
-        inputs = self._with_index(inputs)
-        parts = []
-        for start in range(0, rows, self.max_batch_rows):
-            chunk = {k: v[start:start + self.max_batch_rows] for k, v in inputs.items()}
-            parts.append(np.asarray(self._model.predict_on_batch(chunk), dtype=np.float64))
-        return np.concatenate(parts) if parts else np.zeros((0, 1))
+        if rows == 0:
+            return np.zeros((0, 1))
+        from tabcli.training.trainer import predict_model
+
+        return predict_model(self._model, inputs, self.max_batch_rows)
 
     def warm_up(self, example: dict) -> None:
         """Trace the model function for a few batch sizes, so the first requests are not slow."""

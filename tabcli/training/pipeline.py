@@ -39,12 +39,7 @@ def batches(inputs: dict[str, np.ndarray], targets: np.ndarray | None, batch_siz
     """
     import tensorflow as tf
 
-    lengths = {name: len(value) for name, value in inputs.items()}
-    if targets is not None:
-        lengths["targets"] = len(targets)
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"Every input must have the same number of rows; got {lengths}.")
-    rows = next(iter(lengths.values()))
+    rows = _row_count(inputs if targets is None else {**inputs, "targets": targets})
     tensors = {name: tf.constant(value) for name, value in inputs.items()}
     target_tensor = None if targets is None else tf.constant(targets)
 
@@ -75,10 +70,15 @@ def predict_in_batches(model, inputs: dict[str, np.ndarray], batch_size: int):
     """
     import keras
 
-    lengths = {name: len(value) for name, value in inputs.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"Every input must have the same number of rows; got {lengths}.")
-    rows = next(iter(lengths.values()))
+    rows = _row_count(inputs)
     parts = [model.predict_on_batch({name: value[start:start + batch_size] for name, value in inputs.items()})
              for start in range(0, max(rows, 1), batch_size)]
     return keras.tree.map_structure(lambda *arrays: np.concatenate([np.asarray(a) for a in arrays]), *parts)
+
+
+def _row_count(arrays: dict) -> int:
+    """The number of rows the arrays share; ValueError naming every length if they differ."""
+    lengths = {name: len(value) for name, value in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"Every input must have the same number of rows; got {lengths}.")
+    return next(iter(lengths.values()))

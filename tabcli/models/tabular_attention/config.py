@@ -45,8 +45,8 @@ class RetrievalOptions(StrictModel):
         "candidate, while keys, weights and values keep learning; predictions always rank. 'auto' (default): 4 "
         "with candidates: all, off with a number of candidates; null: rank at every step. Measured over 3 seeds "
         "(docs/benchmarks.md, session 12): the same test metrics as ranking at every step, within their standard "
-        "deviation, at 1.3-1.4x instead of 2.0-2.4x the step time of inter_sample: context (benchmarks/step_time.py, "
-        "one thread, two blocks). A number needs candidates: all (every training row's neighbours are fixed).",
+        "deviation, at 1.3-1.65x instead of 2.0-2.4x the step time of inter_sample: context (benchmarks/step_time.py, "
+        "one thread, two blocks; 1.06-1.31x with one block). A number needs candidates: all (every training row's neighbours are fixed).",
     )
 
     @model_validator(mode="after")
@@ -148,8 +148,8 @@ class TabularAttentionConfig(AttentionOptions):
         in trials that choose ``retrieval``, TabR's context dropout (0-0.6) and the number of
         retrieved rows (TabR fixes 96). The mode is searched because it is the largest single
         difference on large tables (California housing test RMSE 0.409 retrieval vs 0.467 context,
-        docs/benchmarks.md), while retrieval costs 1.0-1.4x the seconds per epoch (frozen contexts, one
-        block) and predicts at 0.3-0.5x the rate."""
+        docs/benchmarks.md), while retrieval costs 1.21-1.25x the seconds per epoch (frozen contexts, one
+        block; 3 seeds) and predicts at 0.3-0.5x the rate."""
         modes = ["context", "retrieval"] + (["none"] if self.inter_sample == "none" else [])
         retrieval = {"model.inter_sample": "retrieval"}
         return {
