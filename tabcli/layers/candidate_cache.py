@@ -74,8 +74,8 @@ class CandidateCache:
 
     def _refresh_cache(self):
         features = self.features(self.candidate_numerical, self.candidate_categorical)  # (N, d_in)
-        table = ranking_table(features, self.key_kernel)
         keys = ops.matmul(features, self.key_kernel)
+        table = ranking_table(features, self.key_kernel, keys)
         hidden = ops.matmul(keys, self.t_in_kernel)
         values = (table, keys, hidden)
         for variable, value in zip(self._cache, values):

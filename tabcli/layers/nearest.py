@@ -48,7 +48,7 @@ def top_k_indices(scores, k: int, chunk: int | None = None):
     return group * chunk + position % chunk
 
 
-def ranking_table(candidates, kernel):
+def ranking_table(candidates, kernel, keys=None):
     """The candidates' side of the ranking, ``(N, w + 1)``: ``[k_i, ||k_i||^2]`` with
     ``k_i = candidates[i] @ kernel`` (``w = key_dim``), or, when the features are fewer than the
     key channels (``d_in < key_dim``), ``[c_i, c_i^T G c_i]`` with ``G = W_K W_K^T`` (``w = d_in``):
@@ -58,6 +58,8 @@ def ranking_table(candidates, kernel):
     Args:
         candidates: ``(N, d_in)`` key features of the candidates.
         kernel: ``(d_in, key_dim)`` key projection ``W_K``.
+        keys: Optional ``(N, key_dim)`` ``candidates @ kernel``, when the caller has them
+            already (the cache keeps them too); not recomputed then.
 
     Returns:
         float ``(N, w + 1)``, without gradient.
@@ -68,7 +70,7 @@ def ranking_table(candidates, kernel):
         right = candidates
         norms = ops.sum(ops.matmul(candidates, ops.matmul(kernel, ops.transpose(kernel))) * candidates, axis=-1)
     else:
-        right = ops.matmul(candidates, kernel)
+        right = ops.matmul(candidates, kernel) if keys is None else ops.stop_gradient(keys)
         norms = ops.sum(ops.square(right), axis=-1)
     return ops.concatenate([right, ops.expand_dims(norms, -1)], axis=-1)
 
