@@ -42,9 +42,20 @@ def _model(n=40, k=8, seed=0, **options):
     return build_model(config, SPEC, candidates=candidates), candidates
 
 
-@pytest.mark.parametrize("num, k, chunk", [(500, 96, None), (1003, 7, None), (97, 96, None), (64, 5, 3), (10, 10, None)])
-def test_top_k_indices_is_exact(num, k, chunk):
-    scores = np.random.default_rng(num).normal(size=(6, num)).astype("float32")
+@pytest.mark.parametrize("num, k, chunk", [(500, 96, None), (1003, 7, None), (97, 96, None), (64, 5, 3), (10, 10, None),
+                                           (20011, 96, None), (5000, 40, 7)])
+@pytest.mark.parametrize("kind", ["distinct", "ties", "-inf"])
+def test_top_k_indices_is_exact(num, k, chunk, kind):
+    """Against a stable sort: distinct scores, scores with many ties (duplicate candidates; the
+    lower index first, as ops.top_k) and rows where most scores are -inf (padding)."""
+    rng = np.random.default_rng(num)
+    scores = rng.normal(size=(6, num)).astype("float32")
+    if kind == "ties":
+        scores = np.round(scores, 1)
+        scores[0] = 1.0  # one row all equal
+    elif kind == "-inf":
+        scores[rng.random(scores.shape) < 0.9] = -np.inf
+        scores[:, :k] = np.maximum(scores[:, :k], -1e3)  # at least k finite per row
     got = np.asarray(top_k_indices(ops.convert_to_tensor(scores), k, chunk))
     np.testing.assert_array_equal(got, np.argsort(-scores, axis=1, kind="stable")[:, :k])
 
