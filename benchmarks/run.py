@@ -2,7 +2,7 @@
 
 Usage (from the repository root; the shared tables are read from ../shared/datasets):
 
-    python benchmarks/run.py --out /tmp/bench            # quick profile: < 30 min on 2 cores
+    python benchmarks/run.py --out /tmp/bench            # quick profile: about 45 min on 2 cores
     python benchmarks/run.py --out /tmp/bench-full --profile full --jobs 1
     python benchmarks/run.py --out /tmp/bench --datasets bank_marketing --models gbdt tabular_attention --seeds 42
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="Result folder (created).")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                        help="quick: at most 10 epochs, patience 3 (default; < 30 min on 2 cores); full: tabcli's defaults.")
+                        help="quick: at most 10 epochs, patience 3 (default; about 45 min on 2 cores); full: tabcli's defaults.")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     parser.add_argument("--models", nargs="+", choices=MODELS, default=DEFAULT_MODELS,
                         help="Models (default: every family, gbdt, mlp and ft_transformer; the variants "

@@ -92,8 +92,10 @@ MODEL_COST = {"gbdt": 0.02, "mlp": 0.1, "interpretable": 0.8, "ft_transformer": 
 #: 8 heads; tabular_attention: 2 feature blocks), so seconds per epoch compare like with like.
 FT_TRANSFORMER = {"d_model": 64, "num_blocks": 2, "num_heads": 8}
 
-#: ``--set`` overrides per profile. ``quick`` keeps the whole suite (6 tables x 7 models x 3
-#: seeds = 120 runs) under 30 minutes on 2 cores by capping training at 10 epochs (patience 3).
+#: ``--set`` overrides per profile. ``quick`` caps training at 10 epochs (patience 3): the whole
+#: suite (6 tables x 7 models x 3 seeds = 120 runs) took 22-23 minutes on 2 cores with `context` as
+#: tabular_attention's default, about 45 with retrieval (54.3 min measured in session 13 with the
+#: `tabular_attention_context` variant as an eighth model).
 #: Measured on the benchmark machine: the deep models cost 4.5-10 s per epoch on bank marketing
 #: (one thread each, two runs at a time); with patience 5 / at most 40 epochs the deep models on
 #: bank marketing alone trained for 2,217 s (sum of fit times, 18.5 min on two slots), the suite
