@@ -71,7 +71,7 @@ def main() -> None:
             x = {k: v[: args.batch_size] for k, v in data.model_inputs("train").items()}
             y = fit_targets(spec.task, data.targets["train"][: args.batch_size])
         if family == "ft_transformer":
-            model = build_ft_transformer(spec, **FT_TRANSFORMER)
+            model, candidates = build_ft_transformer(spec, **FT_TRANSFORMER), None
         else:
             model, _, candidates = build_keras_model(config, data, spec)
         compile_model(model, spec.task, config.training)
