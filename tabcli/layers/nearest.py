@@ -33,12 +33,14 @@ def top_k_indices(scores, k: int, chunk: int | None = None):
     bisection on those maxima such that at least ``k`` maxima are ``>= t``: then at least ``k``
     entries are ``>= t``, so every one of the ``k`` largest is ``>= t``, and each lies in a group
     whose maximum is ``>= t``. Those groups (about ``k``) are gathered, their entries ``>= t`` (about
-    ``1.2 k``) packed to the left in column order, and one ``top_k`` runs over them.
+    ``1.1 k``) packed to the left in column order, and one ``top_k`` runs over them.
 
     Why: TensorFlow's CPU ``top_k`` costs about 6 us per row even over 100 entries when
-    ``k = 96``, and grows with the entries (4,096 x 29,387 scores, one thread: 0.44-0.77 s), while
-    the passes here are elementwise. Ties at the threshold (duplicate candidates) keep more
-    entries; all entries equal is a plain ``top_k``.
+    ``k = 96``, and grows with the entries (one thread, 4,096 rows: 0.30 s over 13,416 scores,
+    0.65 s over 29,387), while the passes here are elementwise. Measured on trained models'
+    rankings (``benchmarks/top_k.py``, docs/benchmarks.md session 13): 218 and 281 ms there,
+    against 292 and 360 ms for the two rounds of ``top_k`` this replaced. Ties at the threshold
+    (duplicate candidates) keep more entries; all entries equal is a plain ``top_k``.
 
     Args:
         scores: float ``(batch, N)``; ``-inf`` entries are never chosen unless fewer than ``k``
