@@ -6,8 +6,8 @@ Usage (from the repository root, ../shared/datasets beside it for the shared tab
     TABCLI_NUM_THREADS=1 python benchmarks/top_k.py --run runs/bank-1   # a trained retrieval run
 
 Builds the default ``tabular_attention`` model (retrieval) for the table, or loads ``--run``,
-computes the ``(rows, N)`` ranking of test rows against every stored candidate, as a prediction
-does, and times :func:`tabcli.layers.nearest.top_k_indices` and ``ops.top_k`` over it at batches
+computes the ranking of test rows against every stored candidate as a prediction does
+(:func:`tabcli.layers.nearest.ranking_scores`), and times :func:`tabcli.layers.nearest.top_k_indices` and ``ops.top_k`` over it at batches
 of 4,096, 256 (a training step) and 1 (a served row), interleaved, best of ``--rounds``. Checks
 that both give a stable sort's first ``k`` (ties to the lower index). docs/benchmarks.md's
 "Session 13" figures used trained runs (``--run``): an untrained model's keys rank differently.
@@ -76,17 +76,16 @@ def main() -> None:
     layer(ops.zeros((1, layer.d_model)), numerical=None if numerical is None else numerical[:1],
           categorical=None if categorical is None else categorical[:1])  # fills the candidate cache
     table, _keys, _hidden = layer._cached_candidates()
-    query = layer.features(numerical, categorical)
-    kernel = layer.key_kernel
-    left = ops.matmul(query, ops.matmul(kernel, ops.transpose(kernel)) if table.shape[1] - 1 < kernel.shape[1] else kernel)
-    ranking = ops.matmul(ops.concatenate([2.0 * left, -ops.ones((len(query), 1))], axis=-1), ops.transpose(table))
     k, num = layer.k, table.shape[0]
-    print(f"{num:,} candidates, k = {k}, groups of {nearest.top_k_chunk(num, k)}")
+    chunk = nearest.top_k_chunk(num, k)
+    # As a prediction ranks: candidates padded to a multiple of the group size with -inf scores.
+    ranking = nearest.ranking_scores(layer.features(numerical, categorical), table, layer.key_kernel, chunk)
+    print(f"{num:,} candidates, k = {k}, groups of {chunk}")
     for batch, calls in ((4096, 3), (256, 20), (1, 300)):
         scores = ranking[:batch]
         exact = np.argsort(-np.asarray(scores), axis=1, kind="stable")[:, :k]
         functions = {"plain top_k": tf.function(lambda s=scores: ops.top_k(s, k)[1]),
-                     "top_k_indices": tf.function(lambda s=scores: nearest.top_k_indices(s, k))}
+                     "top_k_indices": tf.function(lambda s=scores: nearest.top_k_indices(s, k, chunk))}
         times = {name: [] for name in functions}
         same = {name: np.array_equal(np.asarray(f()), exact) for name, f in functions.items()}
         for _ in range(args.rounds):

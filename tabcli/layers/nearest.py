@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keras import ops
 
-__all__ = ["nearest_candidates", "nearest_in_table", "ranking_table", "top_k_chunk", "top_k_indices"]
+__all__ = ["nearest_candidates", "nearest_in_table", "ranking_scores", "ranking_table", "top_k_chunk", "top_k_indices"]
 
 
 def top_k_chunk(num: int, k: int) -> int:
@@ -36,10 +36,10 @@ def top_k_indices(scores, k: int, chunk: int | None = None):
     ``1.1 k``) packed to the left in column order, and one ``top_k`` runs over them.
 
     Why: TensorFlow's CPU ``top_k`` costs about 6 us per row even over 100 entries when
-    ``k = 96``, and grows with the entries (one thread, 4,096 rows: 0.30 s over 13,416 scores,
-    0.65 s over 29,387), while the passes here are elementwise. Measured on trained models'
-    rankings (``benchmarks/top_k.py``, docs/benchmarks.md session 13): 218 and 281 ms there,
-    against 292 and 360 ms for the two rounds of ``top_k`` this replaced. Ties at the threshold
+    ``k = 96``, and grows with the entries (one thread, 4,096 rows: 0.32 s over 13,416 scores,
+    0.54 s over 29,387), while the passes here are elementwise. Measured on trained models'
+    rankings (``benchmarks/top_k.py``, docs/benchmarks.md session 13): 189 and 231 ms there,
+    against 257 and 290 ms for the two rounds of ``top_k`` this replaced. Ties at the threshold
     (duplicate candidates) keep more entries; all entries equal is a plain ``top_k``.
 
     Args:
@@ -150,14 +150,40 @@ def nearest_in_table(query, table, kernel, count: int, candidate_index=None):
     Returns:
         int32 ``(batch, count)``.
     """
+    num = table.shape[0]
+    retrieved = count if candidate_index is None else min(count + 1, num)
+    chunk = top_k_chunk(num, retrieved)
+    chosen = top_k_indices(ranking_scores(query, table, kernel, chunk), retrieved, chunk)
+    if candidate_index is None:
+        return chosen
+    own = ops.cast(chosen == ops.expand_dims(ops.cast(candidate_index, chosen.dtype), -1), "int32")
+    # Stable order with the row itself (if retrieved) moved last, then cut to count.
+    order = ops.argsort(own * retrieved + ops.arange(retrieved, dtype="int32"), axis=-1)[:, :count]
+    return ops.take_along_axis(chosen, order, axis=-1)
+
+
+def ranking_scores(query, table, kernel, chunk: int = 1):
+    """The ``(batch, N + padding)`` scores that rank the candidates for each row, higher nearer:
+    ``2 k.k_i - ||k_i||^2`` (``-||k - k_i||^2`` without the row's own ``-||k||^2``), with
+    ``k = query @ kernel``, given the candidates' :func:`ranking_table`. No gradient.
+
+    The candidates are padded up to a multiple of ``chunk`` with candidates that score ``-inf``
+    (zero key, infinite norm). That spares :func:`top_k_indices` with the same ``chunk`` a padded
+    copy of the scores (4 ms of a training step at batch 256 and 29,387 candidates; 480 MB at a
+    prediction batch of 4,096).
+
+    Args:
+        query: ``(batch, d_in)`` key features of the rows.
+        table: ``(N, w + 1)`` from :func:`ranking_table` with the same ``kernel``.
+        kernel: ``(d_in, key_dim)`` key projection ``W_K``.
+        chunk: Group size of the top-k that will read the scores (1: no padding).
+
+    Returns:
+        float ``(batch, N + padding)``; the padding columns are ``-inf``.
+    """
     kernel = ops.stop_gradient(ops.convert_to_tensor(kernel))
     query = ops.stop_gradient(query)
     num, width = table.shape[0], table.shape[1]
-    retrieved = count if candidate_index is None else min(count + 1, num)
-    # Padding candidates up to a multiple of top_k_indices' chunk, each scoring -inf (zero key,
-    # infinite norm), spares top_k_indices a padded copy of the (batch, N) ranking (4 ms of a
-    # training step at batch 256 and 29,387 candidates; 480 MB at a prediction batch of 4,096).
-    chunk = top_k_chunk(num, retrieved)
     padding = -(-num // chunk) * chunk - num
     if padding:
         padded = ops.concatenate([ops.zeros((padding, width - 1), table.dtype),
@@ -168,14 +194,7 @@ def nearest_in_table(query, table, kernel, count: int, candidate_index=None):
     else:
         left = ops.matmul(query, kernel)
     left = ops.concatenate([2.0 * left, -ops.ones((ops.shape(left)[0], 1), left.dtype)], axis=-1)
-    ranking = ops.matmul(left, ops.transpose(table))  # (batch, N + padding)
-    chosen = top_k_indices(ranking, retrieved, chunk)
-    if candidate_index is None:
-        return chosen
-    own = ops.cast(chosen == ops.expand_dims(ops.cast(candidate_index, chosen.dtype), -1), "int32")
-    # Stable order with the row itself (if retrieved) moved last, then cut to count.
-    order = ops.argsort(own * retrieved + ops.arange(retrieved, dtype="int32"), axis=-1)[:, :count]
-    return ops.take_along_axis(chosen, order, axis=-1)
+    return ops.matmul(left, ops.transpose(table))
 
 
 def nearest_candidates(query, candidates, kernel, count: int, candidate_index=None):

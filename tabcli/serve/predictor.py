@@ -54,15 +54,13 @@ class BatchedPredictor:
 
     def predict_records(self, rows: list[dict]) -> np.ndarray:
         """``(rows, outputs)`` for validated records (column -> value), in the calling thread."""
-        return self._outputs(self.inputs(rows), len(rows))
+        return self._outputs(self.inputs(rows))
 
-    def _outputs(self, inputs: dict[str, np.ndarray], rows: int) -> np.ndarray:
+    def _outputs(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         if not self.run.is_keras:
             from tabcli.models.gbdt.model import predict_raw
 
             return predict_raw(self._model, self.run.model_spec(), inputs)
-        if rows == 0:
-            return np.zeros((0, 1))
         from tabcli.training.trainer import predict_model
 
         return predict_model(self._model, inputs, self.max_batch_rows)

@@ -100,7 +100,7 @@ class TabularAttentionConfig(AttentionOptions):
         "retrieval",
         description="Stage 2: 'retrieval' (default: each row attends to its k nearest training rows by a learned "
         "distance over its features and reads their labels, after TabR; over 3 seeds California housing test RMSE 0.410 "
-        "vs 0.469 for context and bank marketing ROC AUC 0.936 vs 0.933, at 1.2x the seconds per epoch but 0.3-0.5x the "
+        "vs 0.469 for context and bank marketing ROC AUC 0.936 vs 0.933, at 1.2x the seconds per epoch but 0.4-0.55x the "
         "prediction rate, and model.keras holds every training row; docs/benchmarks.md), 'context' (attention to "
         "context_rows random training rows stored in the model, SAINT; the faster predictor) or "
         "'none' (no inter-sample step).",
@@ -149,7 +149,7 @@ class TabularAttentionConfig(AttentionOptions):
         retrieved rows (TabR fixes 96). The mode is searched because it is the largest single
         difference on large tables (California housing test RMSE 0.409 retrieval vs 0.467 context,
         docs/benchmarks.md), while retrieval costs 1.21-1.25x the seconds per epoch (frozen contexts, one
-        block; 3 seeds) and predicts at 0.3-0.5x the rate."""
+        block; 3 seeds) and predicts at 0.4-0.55x the rate (session 13, one thread)."""
         modes = ["context", "retrieval"] + (["none"] if self.inter_sample == "none" else [])
         retrieval = {"model.inter_sample": "retrieval"}
         return {
