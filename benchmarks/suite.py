@@ -62,11 +62,11 @@ MODELS = ["gbdt", "mlp", "ft_transformer", "tabular_attention", "multi_resolutio
 #: unless named with ``--models``.
 VARIANTS = {
     # Retrieval with its defaults: TabR's context freeze after 4 epochs, one inter-feature block
-    # (session 12's "tabular_attention_retrieval_light").
+    # (called "tabular_attention_retrieval_light" in docs/benchmarks.md's commit 7b3813f commands).
     "tabular_attention_retrieval": ("tabular_attention", ["model.inter_sample=retrieval"]),
     "tabular_attention_context": ("tabular_attention", ["model.inter_sample=context"]),
-    # Two blocks and the freeze (session 12), and two blocks ranking every candidate at every step
-    # (session 7's retrieval).
+    # Two blocks and the freeze, and two blocks ranking every candidate at every step
+    # (the retrieval measured at commit 36c9e28 in docs/benchmarks.md).
     "tabular_attention_retrieval_frozen": ("tabular_attention", ["model.inter_sample=retrieval",
                                                                  "model.num_feature_blocks=2",
                                                                  "model.retrieval.freeze_after_epochs=4"]),
@@ -94,7 +94,7 @@ FT_TRANSFORMER = {"d_model": 64, "num_blocks": 2, "num_heads": 8}
 
 #: ``--set`` overrides per profile. ``quick`` caps training at 10 epochs (patience 3): the whole
 #: suite (6 tables x 7 models x 3 seeds = 120 runs) took 22-23 minutes on 2 cores with `context` as
-#: tabular_attention's default, about 45 with retrieval (54.3 min measured in session 13 with the
+#: tabular_attention's default, about 45 with retrieval (54.3 min measured at commit 8f1b4b3 with the
 #: `tabular_attention_context` variant as an eighth model).
 #: Measured on the benchmark machine: the deep models cost 4.5-10 s per epoch on bank marketing
 #: (one thread each, two runs at a time); with patience 5 / at most 40 epochs the deep models on

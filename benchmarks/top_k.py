@@ -10,7 +10,7 @@ computes the ranking of test rows against every stored candidate as a prediction
 (:func:`tabcli.layers.nearest.ranking_scores`), and times :func:`tabcli.layers.nearest.top_k_indices` and ``ops.top_k`` over it at batches
 of 4,096, 256 (a training step) and 1 (a served row), interleaved, best of ``--rounds``. Checks
 that both give a stable sort's first ``k`` (ties to the lower index). docs/benchmarks.md's
-"Session 13" figures used trained runs (``--run``): an untrained model's keys rank differently.
+top-k figures (commit 96ad018) used trained runs (``--run``): an untrained model's keys rank differently.
 """
 
 from __future__ import annotations
