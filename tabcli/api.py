@@ -122,18 +122,20 @@ class Run:
         return compute_metrics(self.schema.task, y_true, prediction, max(2, len(self.schema.classes)))
 
     def explain(self, data, rows=None, top_features: int = 5, top_neighbours: int = 10) -> list[dict]:
-        """Per-row explanations: the prediction, the ``top_features`` columns by share of attention
-        and, for a retrieval model, the ``top_neighbours`` training rows it leaned on most (their
-        index in the training table, weight and label). For heatmaps, permutation importance and
-        the HTML report use ``tabcli explain``.
+        """Per-row explanations: the prediction, the ``top_features`` columns that move it most
+        (the ranking of ``tabcli explain``'s ``importance.csv``, per row) and, for a retrieval
+        model, the columns that made the row's neighbours its neighbours and the ``top_neighbours``
+        training rows it leaned on most (their index in the training table, weight and label). For
+        heatmaps, permutation importance, the trust checks and the HTML report use ``tabcli explain``.
 
         Args:
             data: DataFrame (or records) with the training feature columns.
             rows: Positions in ``data`` to explain (an int, a list of ints); default all rows.
 
         Returns:
-            One dict per explained row: ``{"row", "prediction", "top_features", "neighbours"?}``
-            (``top_features`` is empty for families without attention: gbdt, mlp).
+            One dict per explained row: ``{"row", "prediction", "top_features": [{"column",
+            "importance"}], "neighbour_columns"?, "neighbours"?}`` (``top_features`` is empty for
+            ``gbdt``).
 
         Raises:
             DataError: For missing columns or positions outside ``data``.

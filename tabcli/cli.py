@@ -174,13 +174,14 @@ def explain(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder. Default: RUN_DIR/explain."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier explanation in the output folder."),
 ) -> None:
-    """Show what the model's attention looked at, next to permutation importance.
+    """Show which columns drive the model's predictions, whether that can be trusted, and what its attention looked at.
 
-    Writes attention.npz/.json (scores of the chosen rows, every array described), heatmaps of every
-    attention layer (per head and averaged), ensemble branch weights, a global importance chart from
-    attention beside permutation importance on the same rows with their rank correlation, per-row
-    charts, the stored context rows each explained row attended to, importance.csv, and a
-    self-contained report.html.
+    Writes importance.csv (the model's column ranking; for the default retrieval model, the retrieval and
+    inter-feature paths weighted by how far each moves the output; attention and permutation importance beside
+    it), trust.json (each ranking's Spearman correlation with permutation importance and the metric drop when its
+    top 3 columns are set to their training median / mode, against 3 random columns), attention.npz/.json and
+    heatmaps of every attention layer, ensemble branch weights, per-row charts, the training rows each explained
+    row retrieved or attended to, and a self-contained report.html.
     """
     console = _console()
     with user_errors():
@@ -189,14 +190,25 @@ def explain(
         result = explain_run(run_dir, data, rows, output, overwrite=overwrite)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
-    if result.attention_importance:
-        top = sorted(result.attention_importance.items(), key=lambda kv: -kv[1])[:5]
-        console.print("top columns by attention: " + ", ".join(f"{k} ({v:.2f})" for k, v in top))
+    if result.importance:
+        top = sorted(result.importance.items(), key=lambda kv: -kv[1])[:5]
+        console.print(f"top columns ({result.method}): " + ", ".join(f"{escape(k)} ({v:.2f})" for k, v in top))
+    if result.paths:
+        console.print("output change by path: " + ", ".join(f"{k} {v:.0%}" for k, v in result.paths.items()))
     if result.permutation_importance:
         top = sorted(result.permutation_importance.items(), key=lambda kv: -kv[1])[:5]
-        console.print("top columns by permutation importance: " + ", ".join(f"{k} ({v:.3f})" for k, v in top))
-    if result.rank_correlation is not None:
-        console.print(f"rank correlation (Spearman) attention vs permutation: {result.rank_correlation:.2f}")
+        console.print("top columns by permutation importance: " + ", ".join(f"{escape(k)} ({v:.3f})" for k, v in top))
+    if result.attention_importance:
+        top = sorted(result.attention_importance.items(), key=lambda kv: -kv[1])[:5]
+        console.print("top columns by attention (what the layers attended to): "
+                      + ", ".join(f"{escape(k)} ({v:.2f})" for k, v in top))
+    for name, check in result.trust.items():
+        rho = "n/a" if check["spearman_with_permutation"] is None else f"{check['spearman_with_permutation']:.2f}"
+        ratio = "n/a" if check["ratio"] is None else f"{check['ratio']:.1f}x"
+        mark = "[green]passes[/]" if check["passes"] else "[red]fails[/]"
+        console.print(f"trust check, {name}: Spearman with permutation {rho}; deleting its top 3 costs "
+                      f"{check['top_drop']:.4f} {check['metric']} vs {check['random_drop']:.4f} for 3 random columns "
+                      f"({ratio}): {mark}")
     console.print(f"report: [bold]{escape(str(result.report))}[/]")
 
 

@@ -17,15 +17,14 @@ REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO / "datasets"
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
-#: Settings that make a training run take seconds: use with --set.
+#: Settings that make a training run of the default model (retrieval) take seconds: use with --set.
 TINY = [
     "training.epochs=3",
     "training.batch_size=64",
     "model.d_model=16",
     "model.num_heads=2",
     "model.num_feature_blocks=1",
-    "model.inter_sample=context",
-    "model.context_rows=8",
+    "model.retrieval.k=8",
 ]
 
 
@@ -69,7 +68,8 @@ def write_config(tmp_path):
 
 @pytest.fixture(scope="session")
 def penguins_run(tmp_path_factory):
-    """A tiny tabular_attention run on the bundled penguins table: ``(run_dir, printed output)``."""
+    """A tiny run of the default model (tabular_attention with retrieval) on the bundled penguins
+    table: ``(run_dir, printed output)``."""
     from typer.testing import CliRunner
 
     from tabcli.cli import app

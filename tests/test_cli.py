@@ -70,9 +70,12 @@ def test_predictions_and_attention_artifacts(penguins_run):
     assert feature.shape == (69, 2, len(labels), len(labels))
     assert {"bill_length_mm", "island", "sex"} <= set(labels)
     np.testing.assert_allclose(feature.sum(-1), 1.0, atol=1e-4)
-    sample = arrays["tabular_attention__inter_sample"]
-    assert sample.shape == (69, 2, 1 + 8)
-    assert description["tabular_attention__inter_sample"]["labels"]["key_sample"][0] == "self"
+    weights, ids = arrays["retrieval__weights"], arrays["retrieval__ids"]
+    assert weights.shape == (69, 1, 8) and ids.shape == (69, 8)  # k = 8 retrieved training rows, one head
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+    train_rows = set(pd.read_csv(REPO / "datasets" / "penguins.csv").index) - set(predictions["row"])
+    assert set(ids.ravel()) <= train_rows  # retrieved rows are training rows, never a test row
+    assert set(arrays["retrieval__labels"].ravel()) <= {"Adelie", "Chinstrap", "Gentoo"}
     np.testing.assert_array_equal(arrays["row_ids"], predictions["row"])
 
 
@@ -87,6 +90,7 @@ prep = joblib.load({str(run_dir / 'preprocessing.joblib')!r})
 table = pd.read_csv({str(DATASETS / 'penguins.csv')!r})
 expected = pd.read_parquet({str(run_dir / 'predictions/test.parquet')!r})
 inputs = prep.transform(table.loc[expected['row']])
+inputs['candidate_index'] = np.full(len(expected), -1, dtype='int32')  # retrieval: -1 = not a training row
 proba = model.predict(inputs, verbose=0)
 want = expected[['proba_Adelie', 'proba_Chinstrap', 'proba_Gentoo']].to_numpy()
 assert np.abs(proba - want).max() < 1e-5, np.abs(proba - want).max()

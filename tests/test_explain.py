@@ -1,10 +1,11 @@
-"""`tabcli explain`: arrays, heatmaps, importance, the HTML report, and whether attention finds the signal."""
+"""`tabcli explain`: arrays, heatmaps, the importance table, trust checks and the HTML report."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+import sys
 
 import matplotlib.image
 import numpy as np
@@ -15,6 +16,9 @@ from typer.testing import CliRunner
 
 from conftest import REPO
 from tabcli.cli import app
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from planted import PLANTED, planted_table  # noqa: E402
 
 runner = CliRunner()
 
@@ -28,17 +32,25 @@ def test_explain_writes_arrays_heatmaps_and_report(penguins_run, tmp_path):
     description = json.loads((out / "attention.json").read_text())
     tokens = description["tabular_attention__inter_feature_0"]["labels"]["key_feature"]
     assert arrays["tabular_attention__inter_feature_0"].shape == (4, 2, len(tokens), len(tokens))  # 4 chosen rows, 2 heads
-    assert arrays["tabular_attention__inter_sample"].shape == (4, 2, 1 + 8)
+    assert arrays["retrieval__weights"].shape == (4, 1, 8) and arrays["retrieval__ids"].shape == (4, 8)
     assert len(arrays["row_ids"]) == 4
-    for name in ("tabular_attention__inter_feature_0.png", "tabular_attention__inter_feature_0_heads.png", "importance.png", "row_0.png", "row_6.png"):
+    for name in ("tabular_attention__inter_feature_0.png", "tabular_attention__inter_feature_0_heads.png", "importance.png",
+                 "attention_importance.png", "row_0.png", "row_6.png"):
         image = matplotlib.image.imread(out / name)
         assert image.shape[0] > 100 and image.std() > 0.01, name
     importance = pd.read_csv(out / "importance.csv")
     assert set(importance["column"]) == {"bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "island", "sex", "year"}
-    assert importance["attention_importance"].sum() == pytest.approx(1.0, abs=1e-6)
+    for column in ("importance", "retrieval_path", "inter_feature_path", "attention_importance"):
+        assert importance[column].sum() == pytest.approx(1.0, abs=1e-6), column
+    assert importance["importance"].is_monotonic_decreasing  # the model's ranking comes first
+    trust = json.loads((out / "trust.json").read_text())
+    assert set(trust) == {"importance", "attention"}
+    assert trust["importance"]["deleted_columns"] == importance["column"].head(3).tolist()
+    assert "Spearman with permutation" in result.output and "deleting its top 3" in result.output
     report = (out / "report.html").read_text()
-    assert "Spearman rank correlation" in report and report.count("data:image/png;base64,") >= 5
-    assert "stored training rows this row attended to" in report  # inter-sample attention, per row
+    assert "Can these rankings be trusted" in report and report.count("data:image/png;base64,") >= 6
+    assert "not by itself the model's reasons" in report  # the attention maps say what they are
+    assert "made this row's neighbours its neighbours" in report and "leaned on most" in report
 
 
 def test_explain_model_without_attention(tmp_path):
@@ -47,9 +59,11 @@ def test_explain_model_without_attention(tmp_path):
     assert runner.invoke(app, args).exit_code == 0
     result = runner.invoke(app, ["explain", str(run_dir)])
     assert result.exit_code == 0, result.output
-    assert "has no attention layer" in result.output
+    assert "has no attention layer" in result.output and "top columns (occlusion)" in result.output
     assert not (run_dir / "explain" / "attention.npz").exists()
     assert (run_dir / "explain" / "report.html").is_file()
+    importance = pd.read_csv(run_dir / "explain" / "importance.csv")
+    assert importance["importance"].sum() == pytest.approx(1.0) and importance["attention_importance"].isna().all()
 
 
 def test_bad_rows_spec(penguins_run):
@@ -61,11 +75,9 @@ def test_bad_rows_spec(penguins_run):
 
 
 def test_attention_finds_the_two_features_that_decide_the_target(tmp_path):
-    # Only alpha * beta decides the class; twelve noise columns carry nothing.
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.normal(size=(2000, 14)), columns=[f"noise_{i}" for i in range(12)] + ["alpha", "beta"])
-    frame = frame[["noise_0", "noise_1", "alpha", *[f"noise_{i}" for i in range(2, 8)], "beta", *[f"noise_{i}" for i in range(8, 12)]]]
-    frame["target"] = np.where(frame["alpha"] * frame["beta"] > 0, "same sign", "opposite signs")
+    """The interpretable family: its attention (pooling read through the rollout) and its ranking
+    both find the planted pair."""
+    frame = planted_table("binary", rows=2000, seed=0)
     frame.to_csv(tmp_path / "product.csv", index=False)
     config = {
         "data": {"train": "product.csv", "target": "target"},
@@ -80,11 +92,9 @@ def test_attention_finds_the_two_features_that_decide_the_target(tmp_path):
     result = runner.invoke(app, ["explain", str(run_dir)])
     assert result.exit_code == 0, result.output
     importance = pd.read_csv(run_dir / "explain" / "importance.csv")
-    ranked = importance.sort_values("attention_importance", ascending=False)["column"].tolist()
-    assert set(ranked[:2]) == {"alpha", "beta"}, ranked
-    ranked_permutation = importance.sort_values("permutation_importance", ascending=False)["column"].tolist()
-    assert set(ranked_permutation[:2]) == {"alpha", "beta"}, ranked_permutation
-    assert "rank correlation" in result.output
+    for key in ("importance", "attention_importance", "permutation_importance"):
+        ranked = importance.sort_values(key, ascending=False)["column"].tolist()
+        assert set(ranked[:2]) == set(PLANTED), (key, ranked)
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")

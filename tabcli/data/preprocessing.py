@@ -24,7 +24,7 @@ from tabcli.data.dates import date_part_names, expand_dates
 from tabcli.data.schema import TableSchema
 from tabcli.errors import DataError
 
-__all__ = ["TabularPreprocessor", "as_category_strings", "UNSEEN_CODE", "MISSING_CATEGORY"]
+__all__ = ["TabularPreprocessor", "as_category_strings", "reference_values", "UNSEEN_CODE", "MISSING_CATEGORY"]
 
 UNSEEN_CODE = 0
 MISSING_CATEGORY = "__missing__"
@@ -57,6 +57,21 @@ def as_category_strings(values) -> np.ndarray:
     ) if frame.shape[1] else np.empty((len(frame), 0), dtype=object)
 
 
+def reference_values(frame: pd.DataFrame, columns: list[str]) -> dict:
+    """Column -> its median (numbers) or most frequent value (anything else) over ``frame``'s
+    non-missing values; NaN for a column with none."""
+    values = {}
+    for column in columns:
+        series = frame[column].dropna()
+        if series.empty:
+            values[column] = np.nan
+        elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            values[column] = float(series.median())
+        else:
+            values[column] = series.mode().iloc[0]
+    return values
+
+
 class TabularPreprocessor:
     """Fits on the training rows, then turns any table with the same columns into arrays.
 
@@ -73,6 +88,8 @@ class TabularPreprocessor:
         categorical_names: Names of the columns of ``transform(...)["categorical"]``.
         cardinalities: Number of codes of each categorical column (code 0 = unseen).
         target_mean, target_std: Regression target standardisation (own units).
+        reference_values_: Feature column -> its training median (numbers) or most frequent
+            value (:func:`reference_values`).
     """
 
     def __init__(self, schema: TableSchema, rare_min_count: int = 5, n_quantiles: int = 1000, seed: int = 0):
@@ -91,6 +108,8 @@ class TabularPreprocessor:
         """
         self._check_columns(frame, "the training rows")
         schema = self.schema
+        # What a typical training row holds: explanations "remove" a column by setting it to this.
+        self.reference_values_ = reference_values(frame, list(schema.features))
         frame = expand_dates(frame, schema.date_columns)
         numerical = [*schema.numerical, *(n for c in schema.date_columns for n in date_part_names(c))]
         categorical = schema.categorical

@@ -1,4 +1,5 @@
-"""``tabcli explain``: what a trained model's attention looked at, next to permutation importance."""
+"""``tabcli explain``: which columns drive a trained model's predictions, whether that ranking can be
+trusted, what its attention looked at, and the training rows a retrieval model leaned on."""
 
 from __future__ import annotations
 
@@ -12,21 +13,17 @@ import pandas as pd
 from tabcli.data.io import read_table
 from tabcli.data.schema import infinite_value_notes
 from tabcli.errors import ConfigError
+from tabcli.explain.attention_views import attention_heatmaps, context_tables
+from tabcli.explain.importance import attention_importance, column_importance, permutation_importance
 from tabcli.explain.neighbours import label_agreement, neighbour_tables
-from tabcli.explain.importance import (
-    attention_importance,
-    column_importance,
-    permutation_importance,
-    rank_correlation,
-)
 from tabcli.runs.loader import LoadedRun
 
 __all__ = ["ExplainResult", "explain_run", "parse_rows"]
 
 #: Rows used for the global charts and permutation importance (a seeded sample beyond this).
 MAX_GLOBAL_ROWS = 2000
-#: Context rows listed per explained row for inter-sample attention.
-TOP_CONTEXT = 5
+#: Columns listed per explained row as the ones that made its neighbours its neighbours.
+TOP_NEIGHBOUR_COLUMNS = 5
 
 
 @dataclass
@@ -36,18 +33,29 @@ class ExplainResult:
     Attributes:
         output: The output folder.
         report: Path of ``report.html``.
+        importance: Column -> share of what drives the predictions
+            (:func:`~tabcli.explain.ranking.model_ranking`; empty for ``gbdt``).
+        method: How ``importance`` was measured (``"retrieval paths"``, ``"occlusion"``, or "").
+        paths: Retrieval models: path -> share of the output change it accounts for.
         attention_importance: Column -> importance from attention (empty for models without attention).
         permutation_importance: Column -> mean drop of the primary metric (empty without labels).
-        rank_correlation: Spearman correlation of the two rankings (None if undefined).
+        rank_correlation: Spearman correlation of ``importance`` with permutation importance
+            (None if undefined).
+        trust: Ranking name (``"importance"``, ``"attention"``) -> its trust check
+            (:meth:`~tabcli.explain.trust.TrustCheck.as_dict`); empty without labels.
         images: Every PNG written, by name.
         notes: Remarks for the user.
     """
 
     output: Path
     report: Path
+    importance: dict
+    method: str
+    paths: dict
     attention_importance: dict
     permutation_importance: dict
     rank_correlation: float | None
+    trust: dict = field(default_factory=dict)
     images: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
 
@@ -88,67 +96,6 @@ def parse_rows(spec: str | None, count: int) -> list[int]:
     return sorted(positions)
 
 
-def _pair_axes(axes: list[str]) -> tuple[str, str] | None:
-    """The (query, key) axes of a token-by-token score array, if it is one."""
-    queries = [a for a in axes if a.startswith("query_") and a != "query_sample"]
-    keys = [a for a in axes if a.startswith("key_") and a != "key_sample"]
-    return (queries[0], keys[0]) if queries and keys else None
-
-
-def _heatmaps(arrays, description, folder: Path) -> dict[str, Path]:
-    """Per-head and head-averaged heatmaps (mean over rows) of every token-by-token score array."""
-    from tabcli.evaluation.plots import heatmap, heatmap_grid
-
-    images = {}
-    for key, info in description.items():
-        pair = _pair_axes(info.get("axes", []))
-        if key == "row_ids" or pair is None:
-            continue
-        query_axis, key_axis = pair
-        axes = info["axes"]
-        mean = arrays[key].mean(axis=axes.index("row"))  # (heads, Tq, Tk)
-        rest = [a for a in axes if a != "row"]
-        rows, cols = info["labels"][query_axis], info["labels"][key_axis]
-        title = f"{info['layer']}: {info.get('kind', info['score'])}"
-        if "head" in rest:
-            per_head = np.moveaxis(mean, rest.index("head"), 0)
-            images[f"{key}_heads"] = heatmap_grid(
-                per_head, rows, cols, [f"head {h}" for h in range(per_head.shape[0])],
-                folder / f"{key}_heads.png", suptitle=f"{title} (per head, mean over rows)",
-            )
-            mean = per_head.mean(axis=0)
-        images[key] = heatmap(
-            mean, rows, cols, f"{title} (mean over heads and rows)", folder / f"{key}.png",
-            xlabel=key_axis.replace("_", " ") + " (attended to)", ylabel=query_axis.replace("_", " "),
-        )
-    return images
-
-
-def _context_tables(arrays, description, positions, train_frame: pd.DataFrame | None, explained_ids) -> dict[str, list]:
-    """For each explained row: the context rows its inter-sample attention weighted most."""
-    tables = {}
-    for key, info in description.items():
-        if info.get("axes", [None])[-1:] != ["key_sample"]:
-            continue
-        value = arrays[key][positions].mean(axis=info["axes"].index("head"))  # (rows, 1 + M)
-        labels = info["labels"]["key_sample"]
-        by_id = {} if train_frame is None else {str(i): i for i in train_frame.index}
-        per_row = []
-        for row_id, weights in zip(explained_ids, value):
-            order = np.argsort(weights)[::-1][:TOP_CONTEXT]
-            entries = []
-            for index in order:
-                label = labels[index]
-                context_id = None if label == "self" else label.split(":", 1)[1]
-                values = None
-                if context_id in by_id:
-                    values = train_frame.loc[by_id[context_id]].to_dict()
-                entries.append({"key": label, "weight": float(weights[index]), "values": values})
-            per_row.append({"row": row_id, "attended": entries, "self_weight": float(weights[0])})
-        tables[key] = per_row
-    return tables
-
-
 def explain_run(
     run_dir: str | Path,
     data: str | Path | None = None,
@@ -157,14 +104,18 @@ def explain_run(
     permutation_repeats: int = 3,
     overwrite: bool = False,
 ) -> ExplainResult:
-    """Explain a run's predictions: attention arrays, heatmaps, importance, report.
+    """Explain a run's predictions: a faithful column ranking with its trust checks, attention
+    arrays and heatmaps, retrieved training rows, and a report.
 
-    Writes to ``output`` (default ``<run_dir>/explain``): ``attention.npz`` + ``attention.json``
-    (the scores of the chosen rows, every array described; for a retrieval model also the ids,
-    labels and weights of the training rows each row retrieved), PNG heatmaps per attention layer
-    (per head and averaged, mean over up to 2000 rows), the branch weights of an ensemble, a
-    global importance chart from attention beside permutation importance on the same rows,
-    per-row charts for the chosen rows, ``importance.csv`` and ``report.html`` (images embedded).
+    Writes to ``output`` (default ``<run_dir>/explain``): ``importance.csv`` (per column: the
+    model's ranking, :func:`~tabcli.explain.ranking.model_ranking`, and for retrieval models its
+    two paths; attention importance; permutation importance), ``trust.json`` (Spearman
+    correlation with permutation importance and the deletion check of each ranking,
+    :mod:`tabcli.explain.trust`), ``attention.npz`` + ``attention.json`` (the scores of the
+    chosen rows, every array described; for a retrieval model also the ids, labels and weights
+    of the training rows each row retrieved), PNG heatmaps per attention layer (per head and
+    averaged, mean over up to 2000 rows), the branch weights of an ensemble, the ranking beside
+    permutation importance, per-row charts for the chosen rows and ``report.html`` (images embedded).
 
     Args:
         run_dir: A completed run directory.
@@ -186,9 +137,11 @@ def explain_run(
         from tabcli._quiet import import_keras_quietly
 
         import_keras_quietly()
-    from tabcli.evaluation.plots import bar_chart, importance_comparison
+    from tabcli.evaluation.plots import bar_chart
+    from tabcli.explain.ranking import model_ranking
     from tabcli.explain.report import write_report
     from tabcli.models.registry import attention_manifest
+    from tabcli.predictions import prediction_table
     from tabcli.runs.attention import collect_attention, save_attention
 
     schema = run.schema
@@ -199,10 +152,10 @@ def explain_run(
         frame, source = read_table(data, run.config.data.na_values, role="input", sep=run.config.data.sep, encoding=run.config.data.encoding), f"'{data}'"
     notes.extend(infinite_value_notes(frame, schema.numerical, source))
     positions = parse_rows(rows, len(frame))
-    target = Path(output) if output is not None else run.path / "explain"
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
+    folder = Path(output) if output is not None else run.path / "explain"
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
         raise ConfigError(
-            f"'{target}' already holds an explanation; pass --overwrite to replace it, or --output to write elsewhere."
+            f"'{folder}' already holds an explanation; pass --overwrite to replace it, or --output to write elsewhere."
         )
     if len(frame) > MAX_GLOBAL_ROWS:
         sample = np.sort(np.random.default_rng(run.config.seed).choice(len(frame), MAX_GLOBAL_ROWS, replace=False))
@@ -212,21 +165,17 @@ def explain_run(
         global_positions = np.arange(len(frame))
     rows_frame = frame.iloc[global_positions]
     explained = [int(np.searchsorted(global_positions, p)) for p in positions]
-    folder = Path(output) if output is not None else run.path / "explain"
     folder.mkdir(parents=True, exist_ok=True)
     images: dict[str, Path] = {}
 
-    spec = run.model_spec()
+    inputs = run.inputs(rows_frame, what=source)
     collected = None
     if run.is_keras:
-        manifest = attention_manifest(run.config.model, spec, run.context_ids)
-        collected = collect_attention(run.model, run.inputs(rows_frame, what=source), manifest,
-                                      row_ids=rows_frame.index.tolist(), batch_size=run.config.training.eval_batch_size,
+        manifest = attention_manifest(run.config.model, run.model_spec(), run.context_ids)
+        collected = collect_attention(run.model, inputs, manifest, row_ids=rows_frame.index.tolist(),
+                                      batch_size=run.config.training.eval_batch_size,
                                       decode_target=run.preprocessor.decode_target)
-    raw = run.predict_raw(rows_frame, what=source)
-    from tabcli.predictions import prediction_table
-
-    predictions = prediction_table(run.preprocessor, raw)
+    predictions = prediction_table(run.preprocessor, run.predict_raw(rows_frame, what=source))
     branch_weights = None
     weights_file = run.path / "branch_weights.json"
     if weights_file.is_file():
@@ -236,78 +185,146 @@ def explain_run(
             folder / "branch_weights.png", xlabel="weight", sort=False,
         )
 
-    token_importance, attention_columns, context_tables, neighbours, agreement = {}, {}, {}, {}, {}
+    attention_columns, contexts, neighbours, agreement, neighbour_targets = {}, {}, {}, {}, {}
     if collected is None:
         notes.append(
-            f"Model type '{run.config.model.type}' has no attention layer, so there are no attention scores to "
-            "show; the report gives permutation importance only."
+            f"Model type '{run.config.model.type}' has no attention layer, so there are no attention scores to show."
         )
     else:
         arrays, description = collected
-        chosen = {k: v[explained] for k, v in arrays.items()}
-        save_attention(folder, "attention", chosen, description)
-        images.update(_heatmaps(arrays, description, folder))
-        token_importance = attention_importance(arrays, description, branch_weights)
-        attention_columns = column_importance(token_importance)
+        save_attention(folder, "attention", {k: v[explained] for k, v in arrays.items()}, description)
+        images.update(attention_heatmaps(arrays, description, folder))
+        attention_columns = column_importance(attention_importance(arrays, description, branch_weights))
         train_frame = None
         if any(info.get("axes", [None])[-1:] in (["key_sample"], ["neighbour"]) for info in description.values()):
             train_frame = run.splits().train  # context and retrieved rows are training rows; read once
-        context_tables = _context_tables(arrays, description, explained, train_frame, rows_frame.index[explained].tolist())
-        neighbours = neighbour_tables(arrays, description, explained, rows_frame.index[explained].tolist(),
-                                      train_frame, schema.target)
+        explained_ids = rows_frame.index[explained].tolist()
+        contexts = context_tables(arrays, description, explained, train_frame, explained_ids)
+        neighbours = neighbour_tables(arrays, description, explained, explained_ids, train_frame, schema.target)
         if neighbours and train_frame is not None:
             own = rows_frame[schema.target] if schema.target in rows_frame.columns and rows_frame[schema.target].notna().all() \
                 else predictions["prediction"]
             agreement = label_agreement(arrays, description, own.to_numpy(), train_frame[schema.target], schema.task)
-        for position, index in zip(positions, explained):
-            row_arrays = {k: v[index : index + 1] for k, v in arrays.items()}
-            row_importance = column_importance(attention_importance(row_arrays, description, branch_weights))
-            images[f"row_{position}"] = bar_chart(
-                list(row_importance.values()), list(row_importance), f"row {position}: attention importance",
-                folder / f"row_{position}.png", xlabel="share of attention",
-            )
+        if neighbours and schema.task == "regression":
+            neighbour_targets = _neighbour_targets(arrays, description, explained)
 
-    permutation, permutation_std, metric = {}, {}, None
-    if schema.target in rows_frame.columns and rows_frame[schema.target].notna().all():
+    ranking = model_ranking(run, inputs)
+    importance = ranking.global_importance() if ranking is not None else {}
+    labelled = schema.target in rows_frame.columns and rows_frame[schema.target].notna().all()
+    permutation, permutation_std, metric, trust = {}, {}, None, {}
+    if labelled:
         permutation, permutation_std, metric = permutation_importance(run, rows_frame, permutation_repeats, run.config.seed)
-    else:
-        notes.append(f"'{schema.target}' is missing from the data, so permutation importance (which needs labels) is skipped.")
+        from tabcli.explain.trust import significant
 
-    correlation = rank_correlation(attention_columns, permutation) if attention_columns and permutation else None
-    columns = list(schema.features)
-    table = pd.DataFrame({"column": columns})
-    table["attention_importance"] = [attention_columns.get(c) for c in columns]
-    table["permutation_importance"] = [permutation.get(c) for c in columns]
-    table["permutation_std"] = [permutation_std.get(c) for c in columns]
-    table = table.sort_values("attention_importance" if attention_columns else "permutation_importance", ascending=False)
+        trust = _trust(run, rows_frame, {"importance": importance, "attention": attention_columns},
+                       significant(permutation, permutation_std, permutation_repeats))
+    else:
+        notes.append(f"'{schema.target}' is missing from the data, so permutation importance and the trust checks "
+                     "(which need labels) are skipped.")
+    (folder / "trust.json").write_text(json.dumps({k: v.as_dict() for k, v in trust.items()}, indent=2) + "\n",
+                                       encoding="utf-8")
+
+    table = _importance_table(list(schema.features), importance, ranking, attention_columns, permutation, permutation_std)
     table.to_csv(folder / "importance.csv", index=False)
-    if attention_columns and permutation:
-        images["importance"] = importance_comparison(
-            [attention_columns[c] for c in columns], [permutation[c] for c in columns], columns, folder / "importance.png",
-            title="global feature importance", permutation_std=[permutation_std[c] for c in columns],
-        )
-    elif permutation:
-        images["importance"] = bar_chart(list(permutation.values()), list(permutation), f"permutation importance ({metric} drop)",
-                                         folder / "importance.png")
-    elif attention_columns:
-        images["importance"] = bar_chart(list(attention_columns.values()), list(attention_columns), "attention importance",
-                                         folder / "importance.png")
+    images.update(_importance_images(folder, table, metric, ranking, bool(permutation)))
 
     explained_rows = []
     for position, index in zip(positions, explained):
-        explained_rows.append({
-            "position": position,
-            "row": rows_frame.index[index],
-            "values": rows_frame.iloc[index].to_dict(),
-            "prediction": predictions.iloc[index].to_dict(),
-            "image": images.get(f"row_{position}"),
-        })
+        row = {"position": position, "row": rows_frame.index[index], "values": rows_frame.iloc[index].to_dict(),
+               "prediction": predictions.iloc[index].to_dict(), "image": None, "neighbour_columns": None}
+        if ranking is not None:
+            shares = dict(zip(ranking.columns, ranking.per_row[index].tolist()))
+            row["image"] = images[f"row_{position}"] = bar_chart(
+                list(shares.values()), list(shares), f"row {position}: what drives this prediction",
+                folder / f"row_{position}.png", xlabel="share of the output change",
+            )
+            if ranking.neighbour_columns is not None:
+                own = ranking.neighbour_columns[index]
+                order = np.argsort(-own, kind="stable")[:TOP_NEIGHBOUR_COLUMNS]
+                row["neighbour_columns"] = [(ranking.columns[i], float(own[i])) for i in order if own[i] > 0]
+        if index in neighbour_targets:
+            row["neighbour_target"] = neighbour_targets[index]
+        explained_rows.append(row)
+    correlation = trust["importance"].correlation if "importance" in trust else None
     report = write_report(
         folder / "report.html", run=run, source=source, n_rows=len(rows_frame), images=images, importance=table,
-        correlation=correlation, metric=metric, explained_rows=explained_rows, context_tables=context_tables,
+        ranking=ranking, trust=trust, metric=metric, explained_rows=explained_rows, context_tables=contexts,
         neighbour_tables=neighbours, agreement=agreement, notes=notes,
     )
     return ExplainResult(
-        output=folder, report=report, attention_importance=attention_columns, permutation_importance=permutation,
-        rank_correlation=correlation, images=images, notes=notes,
+        output=folder, report=report, importance=importance, method=ranking.method if ranking else "",
+        paths=ranking.paths if ranking else {}, attention_importance=attention_columns,
+        permutation_importance=permutation, rank_correlation=correlation,
+        trust={k: v.as_dict() for k, v in trust.items()}, images=images, notes=notes,
     )
+
+
+def _neighbour_targets(arrays: dict, description: dict, explained: list[int]) -> dict[int, float]:
+    """Regression: each explained row's retrieval-weighted mean of its neighbours' targets (target units)."""
+    from tabcli.explain.neighbours import retrieval_layers
+
+    layer = retrieval_layers(description)[0]
+    weights = np.asarray(arrays[f"{layer}__weights"], dtype=np.float64).mean(axis=1)
+    labels = np.asarray(arrays[f"{layer}__labels"], dtype=np.float64)
+    return {i: float((weights[i] * labels[i]).sum() / weights[i].sum()) for i in explained}
+
+
+def _trust(run, frame: pd.DataFrame, rankings: dict, permutation: dict) -> dict:
+    """:func:`~tabcli.explain.trust.trust_check` of every non-empty ranking (one random-deletion baseline)."""
+    from tabcli.explain.occlusion import reference_frame
+    from tabcli.explain.trust import primary_metric, random_deletion, trust_check
+
+    rankings = {name: values for name, values in rankings.items() if values}
+    if not rankings:
+        return {}
+    reference = reference_frame(run)
+    metric, baseline = primary_metric(run, frame)
+    random_drop = random_deletion(run, frame, reference, baseline, seed=run.config.seed)
+    return {name: trust_check(run, frame, values, permutation, reference, baseline, random_drop, metric)
+            for name, values in rankings.items()}
+
+
+def _importance_table(columns: list[str], importance: dict, ranking, attention: dict, permutation: dict,
+                      permutation_std: dict) -> pd.DataFrame:
+    """``importance.csv``: one row per column, the model's ranking first (largest on top)."""
+    table = pd.DataFrame({"column": columns})
+    table["importance"] = [importance.get(c) for c in columns]
+    for path in (ranking.path_rankings if ranking is not None else {}):
+        shares = ranking.path_importance(path)
+        table[f"{path.replace('-', '_')}_path"] = [shares[c] for c in columns]
+    table["attention_importance"] = [attention.get(c) for c in columns]
+    table["permutation_importance"] = [permutation.get(c) for c in columns]
+    table["permutation_std"] = [permutation_std.get(c) for c in columns]
+    key = "importance" if importance else "permutation_importance" if permutation else "column"
+    return table.sort_values(key, ascending=key == "column", kind="stable").reset_index(drop=True)
+
+
+def _importance_images(folder: Path, table: pd.DataFrame, metric: str | None, ranking, labelled: bool) -> dict:
+    """The global charts: the model's ranking (beside permutation importance when there are labels),
+    and attention importance beside permutation importance."""
+    from tabcli.evaluation.plots import bar_chart, importance_comparison
+
+    images = {}
+    columns = table["column"].tolist()
+    has_attention = table["attention_importance"].notna().all()
+    if ranking is not None and labelled:
+        images["importance"] = importance_comparison(
+            table["importance"], table["permutation_importance"], columns, folder / "importance.png",
+            title=f"what drives the predictions ({ranking.method})", permutation_std=table["permutation_std"],
+            name="importance",
+        )
+    elif ranking is not None:
+        images["importance"] = bar_chart(table["importance"].tolist(), columns, f"what drives the predictions ({ranking.method})",
+                                         folder / "importance.png")
+    elif labelled:
+        images["importance"] = bar_chart(table["permutation_importance"].tolist(), columns,
+                                         f"permutation importance ({metric} drop)", folder / "importance.png")
+    if has_attention and labelled:
+        images["attention_importance"] = importance_comparison(
+            table["attention_importance"], table["permutation_importance"], columns, folder / "attention_importance.png",
+            title="attention importance (what the layers attended to)", permutation_std=table["permutation_std"],
+        )
+    elif has_attention:
+        images["attention_importance"] = bar_chart(table["attention_importance"].tolist(), columns, "attention importance",
+                                                   folder / "attention_importance.png")
+    return images

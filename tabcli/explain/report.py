@@ -16,27 +16,35 @@ from tabcli.metrics import scalar_metrics
 
 __all__ = ["write_report"]
 
-def _correlation_text(correlation: float | None, metric: str | None) -> str:
-    if correlation is None:
-        return ("The rank correlation between attention importance and permutation importance could not be "
-                "computed (no attention, no labels, or constant importances).")
-    if correlation >= 0.7:
-        verdict = "they largely agree: the attention ranking is a reasonable guide to what the model uses"
-    elif correlation >= 0.3:
-        verdict = "they agree only partly: treat the attention ranking as a hint, and check it against permutation importance"
-    else:
-        verdict = ("they disagree: attention here is not a reliable account of which features drive predictions "
-                   "(attention is not explanation, Jain &amp; Wallace 2019)")
-    return (f"Spearman rank correlation between attention importance and permutation importance "
-            f"({html.escape(metric or '')} drop): <b>{correlation:.2f}</b>, so {verdict}.")
+_METHODS = {
+    "retrieval paths": (
+        "The model adds what a row reads from its retrieved training rows to its inter-feature representation. "
+        "Each path is weighted by how far the outputs move when it is replaced by its mean over these rows; within "
+        "the retrieval path a column's share is its part (Shapley split of the squared key distance) of how much "
+        "closer the retrieved rows are than a random training row; within the inter-feature path, how far the "
+        "output moves when the column alone is set to its training median / mode."
+    ),
+    "occlusion": (
+        "A column's share is how far the model's outputs move when that column alone is set to its training "
+        "median / mode (occlusion, Zeiler &amp; Fergus 2014), over the rows explained."
+    ),
+}
+
+
+def _trust_records(trust: dict) -> list[dict]:
+    return [{"ranking": name, "Spearman with permutation": check.correlation,
+             "deleted (top 3)": ", ".join(check.top_columns), f"{check.metric} drop": check.top_drop,
+             "drop, 3 random columns": check.random_drop, "ratio": check.ratio,
+             "passes": "yes" if check.passes else "no"} for name, check in trust.items()]
 
 
 def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, importance: pd.DataFrame,
-                 correlation: float | None, metric: str | None, explained_rows: list, context_tables: dict,
+                 ranking, trust: dict, metric: str | None, explained_rows: list, context_tables: dict,
                  neighbour_tables: dict | None = None, agreement: dict | None = None,
                  notes: list) -> Path:
-    """Write ``report.html``: run summary, metrics, importance with the rank correlation, attention
-    heatmaps, branch weights, per-row explanations and context rows, and the config.
+    """Write ``report.html``: run summary, metrics, what drives the predictions with its trust
+    checks, attention importance and heatmaps (labelled as what the layers attended to), branch
+    weights, per-row explanations with their retrieved or context rows, and the config.
 
     Args:
         path: The HTML file to write.
@@ -44,11 +52,14 @@ def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, imp
         source: What rows were explained (for the text).
         n_rows: Rows behind the global charts.
         images: Name -> PNG path (embedded as base64, so the file stands alone).
-        importance: Table with ``column``, ``attention_importance``, ``permutation_importance``,
-            ``permutation_std``.
-        correlation: Spearman correlation of the two importances, or None.
+        importance: ``importance.csv`` as a table (``column``, ``importance``, path columns,
+            ``attention_importance``, ``permutation_importance``, ``permutation_std``).
+        ranking: The :class:`~tabcli.explain.ranking.ModelRanking` (None for ``gbdt``).
+        trust: Ranking name -> :class:`~tabcli.explain.trust.TrustCheck` (empty without labels).
         metric: The metric permutation importance is measured with.
-        explained_rows: Per chosen row: ``position``, ``row``, ``values``, ``prediction``, ``image``.
+        explained_rows: Per chosen row: ``position``, ``row``, ``values``, ``prediction``,
+            ``image``, ``neighbour_columns`` (retrieval: ``[(column, share)]``) and, for a
+            regression retrieval model, ``neighbour_target``.
         context_tables: Array name -> per-row lists of the context rows attended to.
         neighbour_tables: Retrieval layer -> per-row lists of the training rows leaned on most
             (``tabcli.explain.neighbours.neighbour_tables``).
@@ -75,22 +86,42 @@ def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, imp
     parts.append(_table([{"split": s, **metrics[s]} for s in ("train", "valid", "test")], ["split", *keys]))
 
     parts.append("<h2>What drives the predictions</h2>")
-    parts.append(f"<div class='callout'>{_correlation_text(correlation, metric)}</div>")
-    parts.append(_img(images.get("importance"), "global feature importance"))
-    parts.append(_table(importance.to_dict("records"), ["column", "attention_importance", "permutation_importance", "permutation_std"]))
-    parts.append("<p class='meta'>Attention importance: the share of attention each column's tokens receive "
-                 "(from the attention-pooling distribution where the model has one; otherwise averaged over "
-                 "layers, heads, queries and rows). Permutation importance: how much the metric drops when the "
-                 "column's values are shuffled (Breiman 2001).</p>")
+    if "importance" in trust:
+        parts.append(f"<div class='callout'>{html.escape(trust['importance'].verdict())}</div>")
+    if ranking is not None:
+        parts.append(f"<p class='meta'>Method: {ranking.method}. {_METHODS[ranking.method]}</p>")
+        if ranking.paths:
+            shares = ", ".join(f"{name} path {share:.0%}" for name, share in ranking.paths.items())
+            parts.append(f"<p>Share of the output change each path accounts for: <b>{html.escape(shares)}</b>.</p>")
+    parts.append(_img(images.get("importance"), "what drives the predictions"))
+    shown = [c for c in importance.columns if importance[c].notna().any()]
+    parts.append(_table(importance.to_dict("records"), shown))
+    parts.append("<p class='meta'>Permutation importance: how much the metric drops when the column's values are "
+                 "shuffled (Breiman 2001).</p>")
+    if trust:
+        parts.append("<h3>Can these rankings be trusted?</h3>")
+        parts.append(f"<p class='meta'>Each ranking beside permutation importance ({html.escape(metric or '')} drop), "
+                     "and the metric drop when its top 3 columns are set to their training median / mode, against "
+                     "the mean drop for 3 random columns. A ranking that knows what the model uses agrees "
+                     "(Spearman &ge; 0.5) and loses at least twice as much as chance.</p>")
+        parts.append(_table(_trust_records(trust), list(_trust_records(trust)[0])))
+        parts += [f"<p><b>{html.escape(name)}</b>: {html.escape(check.verdict())}</p>" for name, check in trust.items()]
     if "branch_weights" in images:
         parts.append("<h2>Ensemble branch weights</h2>")
         parts.append(_img(images["branch_weights"], "branch weights"))
 
-    heatmaps = [k for k in images if k not in ("importance", "branch_weights") and not k.startswith("row_")]
+    heatmaps = [k for k in images if k not in ("importance", "attention_importance", "branch_weights")
+                and not k.startswith("row_")]
+    if "attention_importance" in images or heatmaps:
+        parts.append("<h2>What the attention layers looked at</h2>")
+        parts.append("<p class='meta'>Where each layer's attention went: not by itself the model's reasons (a "
+                     "layer can attend to a column whose value then barely moves the output; Jain &amp; Wallace "
+                     "2019). Attention importance: the attention rollout (Abnar &amp; Zuidema 2020) read by the "
+                     "model's pooling, or the attention each column receives.</p>")
+        parts.append(_img(images.get("attention_importance"), "attention importance"))
     if heatmaps:
-        parts.append("<h2>Attention maps (mean over rows)</h2>")
-        parts.append("<p class='meta'>Each row of a map is a query token; each column the token it attends to; "
-                     "rows sum to 1. Per-head maps are folded below each averaged map.</p>")
+        parts.append("<p class='meta'>Heatmaps, mean over rows: each row of a map is a query token; each column the "
+                     "token it attends to; rows sum to 1. Per-head maps are folded below each averaged map.</p>")
         for key in heatmaps:
             if key.endswith("_heads"):
                 continue
@@ -117,6 +148,13 @@ def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, imp
         parts.append(f"<h3>row {row['position']} (index {html.escape(str(row['row']))})</h3><p>{prediction}</p>")
         values = [{"column": k, "value": v} for k, v in row["values"].items()]
         parts.append(f"<div class='row'><div>{_table(values, ['column', 'value'])}</div><div>{_img(row['image'], 'row importance')}</div></div>")
+        if row.get("neighbour_columns"):
+            listed = ", ".join(f"{html.escape(str(c))} ({share:.0%})" for c, share in row["neighbour_columns"])
+            parts.append(f"<p>The columns that made this row's neighbours its neighbours: <b>{listed}</b> "
+                         "(share of how much closer they are than a random training row).</p>")
+        if row.get("neighbour_target") is not None:
+            parts.append(f"<p>Weighted mean target of the retrieved training rows: <b>{_fmt(row['neighbour_target'])}</b>; "
+                         f"prediction: <b>{_fmt(row['prediction'].get('prediction'))}</b>.</p>")
         for key, per_row in context_tables.items():
             entry = next((e for e in per_row if str(e["row"]) == str(row["row"])), None)
             if entry is None:

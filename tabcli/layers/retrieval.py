@@ -245,6 +245,23 @@ class RetrievalAttention(FrozenContexts, CandidateCache, keras.layers.Layer):
             parts.append(ops.one_hot(ops.cast(categorical[..., column], "int32"), cardinality, dtype=self.compute_dtype))
         return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
 
+    def key_terms(self, numerical=None, categorical=None):
+        """Each input column's term of the rows' keys ``(rows, n_num + n_cat, key_dim)``.
+
+        The key is one linear map of features that are per column (a column's periodic
+        embedding or value, a categorical column's one-hot code), so it is a sum of per-column
+        terms, ``k = sum_j W_j phi_j(x_j)``; term ``j`` is ``W_j phi_j(x_j)``, numerical columns
+        first, in input order. Summed over the column axis the terms give the keys exactly.
+        ``tabcli explain`` splits distances between keys into these terms.
+        """
+        features = self.features(numerical, categorical)  # (rows, d_in)
+        widths = [self.key_embedding_dim if self._periodic else 1] * self.num_numerical + list(self.cardinalities)
+        terms, start = [], 0
+        for width in widths:
+            terms.append(ops.matmul(features[:, start:start + width], self.key_kernel[start:start + width]))
+            start += width
+        return ops.stack(terms, axis=1)
+
     def set_candidates(self, numerical, categorical, labels, ids) -> None:
         """Store the candidates: numerical features ``(N, n_num)`` (or None if ``n_num == 0``),
         category codes ``(N, n_cat)`` (or None), labels ``(N,)`` (class index, or standardised

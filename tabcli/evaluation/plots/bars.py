@@ -89,10 +89,11 @@ def _spearman(first: np.ndarray, second: np.ndarray) -> float:
 
 
 def importance_comparison(attention, permutation, labels: Sequence, path: str | Path, *, title: str = "",
-                          permutation_std=None) -> Path:
-    """Attention importance and permutation importance of the same features, side by side.
+                          permutation_std=None, name: str = "attention importance") -> Path:
+    """An importance (attention importance by default) and permutation importance of the same
+    features, side by side.
 
-    Both panels list the features in the same order, sorted by attention importance with the
+    Both panels list the features in the same order, sorted by the first importance with the
     largest on top; the figure title gives their Spearman rank correlation ("n/a" when it is
     undefined, e.g. for a constant input or a single feature).
 
@@ -104,6 +105,7 @@ def importance_comparison(attention, permutation, labels: Sequence, path: str | 
         title: First line of the figure title.
         permutation_std: Standard deviation of the permutation importance, shape ``(n,)``,
             drawn as error bars; none when None.
+        name: What the first importance is (its panel's title and axis label).
 
     Writes:
         ``path``: the two-panel PNG; taller with more features.
@@ -129,10 +131,10 @@ def importance_comparison(attention, permutation, labels: Sequence, path: str | 
                xerr=None if std is None else std[order], capsize=2 if std is not None else 0)
     _set_yticklabels(left, [names[i] for i in order])
     left.invert_yaxis()  # shared y axis: inverts both panels, largest attention on top
-    for ax, name in ((left, "attention importance"), (right, "permutation importance")):
+    for ax, label in ((left, name), (right, "permutation importance")):
         ax.axvline(0.0, color="black", lw=0.8)
-        ax.set_xlabel(name, fontsize=11)
-        ax.set_title(name + (" (± std)" if std is not None and ax is right else ""), fontsize=11)
+        ax.set_xlabel(label, fontsize=11)
+        ax.set_title(label + (" (± std)" if std is not None and ax is right else ""), fontsize=11)
         ax.grid(axis="x", alpha=0.3)
     heading = f"{title}\n" if title else ""
     # Two title lines need room above the panel titles.
