@@ -9,6 +9,8 @@ Three measurements, each printed as a Markdown table (and written as JSON with `
   Spearman correlation of each ranking (the model's, attention's) with permutation importance
   and the deletion check (metric drop with its top 3 columns at their training median / mode,
   against 3 random columns), from ``trust.json``.
+* ``oracle`` (with ``--oracle``): the deletion check's ceiling, the largest drop over every set
+  of 3 columns against the exact mean over all of them.
 * ``cost``: seconds of :func:`tabcli.explain.ranking.model_ranking` against permutation
   importance (3 repeats) on the same rows (2,000 of the test split), per table.
 
@@ -129,6 +131,8 @@ def tables(args) -> list[dict]:
                         for key in ("spearman_with_permutation", "top_drop", "random_drop", "ratio", "passes")}}
                     if args.cost:
                         row.update(_cost(run.path))
+                    if args.oracle:
+                        row.update(_oracle(run.path))
                     print(json.dumps(row), flush=True)
                     results.append(row)
 
@@ -142,6 +146,28 @@ def tables(args) -> list[dict]:
               f"| {fmt(r.get('importance_top_drop'), '.4f')} / {fmt(r.get('importance_random_drop'), '.4f')} ({fmt(r.get('importance_ratio'), '.1f')}x) "
               f"| {fmt(r.get('attention_spearman_with_permutation'))} | {fmt(r.get('attention_top_drop'), '.4f')} ({fmt(r.get('attention_ratio'), '.1f')}x) |")
     return results
+
+
+def _oracle(run_dir: Path, rows: int = 2000) -> dict:
+    """The deletion check's ceiling: the largest metric drop over every set of 3 columns, and the
+    exact mean over all of them (what random draws estimate); no ranking can beat their ratio."""
+    from itertools import combinations
+
+    from tabcli.explain.occlusion import reference_frame
+    from tabcli.explain.trust import metric_drop, primary_metric
+    from tabcli.runs.loader import LoadedRun
+
+    run = LoadedRun(run_dir)
+    frame = run.test_frame()
+    frame = frame.iloc[np.sort(np.random.default_rng(run.config.seed).choice(len(frame), min(rows, len(frame)), replace=False))]
+    reference = reference_frame(run)
+    _, baseline = primary_metric(run, frame)
+    drops = {subset: metric_drop(run, frame, list(subset), reference, baseline)
+             for subset in combinations(run.schema.features, 3)}
+    best = max(drops, key=drops.get)
+    mean = float(np.mean(list(drops.values())))
+    return {"oracle_columns": list(best), "oracle_drop": drops[best], "all_subsets_mean_drop": mean,
+            "oracle_ratio": drops[best] / mean if mean > 0 else None}
 
 
 def _cost(run_dir: Path, rows: int = 2000) -> dict:
@@ -176,6 +202,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=3000, help="rows of the planted tables")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every run")
     parser.add_argument("--cost", action="store_true", help="time the ranking against permutation importance")
+    parser.add_argument("--oracle", action="store_true",
+                        help="also the best possible deletion ratio (every set of 3 columns; slow on wide tables)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file for the results")
     args = parser.parse_args()
     if args.families is None:

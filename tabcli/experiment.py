@@ -1,4 +1,4 @@
-"""One training run end to end: data -> model -> training -> run directory (DESIGN.md §2, §4)."""
+"""One training run end to end: data -> model -> training -> run directory."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The whole data flow of DESIGN.md §2 up to model inputs: read -> schema -> split -> preprocess."""
+"""The whole data flow up to model inputs: read -> schema -> split -> preprocess."""
 
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ __all__ = ["ExplainResult", "explain_run", "parse_rows"]
 
 #: Rows used for the global charts and permutation importance (a seeded sample beyond this).
 MAX_GLOBAL_ROWS = 2000
-#: Columns listed per explained row as the ones that made its neighbours its neighbours.
+#: Columns listed per explained row (what moves it; what made its neighbours its neighbours), if
+#: their share is at least half a percent.
 TOP_NEIGHBOUR_COLUMNS = 5
 
 
@@ -226,7 +227,7 @@ def explain_run(
 
     table = _importance_table(list(schema.features), importance, ranking, attention_columns, permutation, permutation_std)
     table.to_csv(folder / "importance.csv", index=False)
-    images.update(_importance_images(folder, table, metric, ranking, bool(permutation)))
+    images.update(_importance_images(folder, table, metric, ranking, trust))
 
     explained_rows = []
     for position, index in zip(positions, explained):
@@ -238,10 +239,12 @@ def explain_run(
                 list(shares.values()), list(shares), f"row {position}: what drives this prediction",
                 folder / f"row_{position}.png", xlabel="share of the output change",
             )
+            row["top_columns"] = [(c, v) for c, v in sorted(shares.items(), key=lambda kv: -kv[1])
+                                  [:TOP_NEIGHBOUR_COLUMNS] if v >= 0.005]
             if ranking.neighbour_columns is not None:
                 own = ranking.neighbour_columns[index]
                 order = np.argsort(-own, kind="stable")[:TOP_NEIGHBOUR_COLUMNS]
-                row["neighbour_columns"] = [(ranking.columns[i], float(own[i])) for i in order if own[i] > 0]
+                row["neighbour_columns"] = [(ranking.columns[i], float(own[i])) for i in order if own[i] >= 0.005]
         if index in neighbour_targets:
             row["neighbour_target"] = neighbour_targets[index]
         explained_rows.append(row)
@@ -299,19 +302,20 @@ def _importance_table(columns: list[str], importance: dict, ranking, attention: 
     return table.sort_values(key, ascending=key == "column", kind="stable").reset_index(drop=True)
 
 
-def _importance_images(folder: Path, table: pd.DataFrame, metric: str | None, ranking, labelled: bool) -> dict:
+def _importance_images(folder: Path, table: pd.DataFrame, metric: str | None, ranking, trust: dict) -> dict:
     """The global charts: the model's ranking (beside permutation importance when there are labels),
-    and attention importance beside permutation importance."""
+    and attention importance beside permutation importance, titled with the trust check's correlation."""
     from tabcli.evaluation.plots import bar_chart, importance_comparison
 
     images = {}
+    labelled = table["permutation_importance"].notna().all()
     columns = table["column"].tolist()
     has_attention = table["attention_importance"].notna().all()
     if ranking is not None and labelled:
         images["importance"] = importance_comparison(
             table["importance"], table["permutation_importance"], columns, folder / "importance.png",
             title=f"what drives the predictions ({ranking.method})", permutation_std=table["permutation_std"],
-            name="importance",
+            name="importance", correlation=trust["importance"].correlation if "importance" in trust else None,
         )
     elif ranking is not None:
         images["importance"] = bar_chart(table["importance"].tolist(), columns, f"what drives the predictions ({ranking.method})",
@@ -323,6 +327,7 @@ def _importance_images(folder: Path, table: pd.DataFrame, metric: str | None, ra
         images["attention_importance"] = importance_comparison(
             table["attention_importance"], table["permutation_importance"], columns, folder / "attention_importance.png",
             title="attention importance (what the layers attended to)", permutation_std=table["permutation_std"],
+            correlation=trust["attention"].correlation if "attention" in trust else None,
         )
     elif has_attention:
         images["attention_importance"] = bar_chart(table["attention_importance"].tolist(), columns, "attention importance",

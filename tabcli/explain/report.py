@@ -18,11 +18,12 @@ __all__ = ["write_report"]
 
 _METHODS = {
     "retrieval paths": (
-        "The model adds what a row reads from its retrieved training rows to its inter-feature representation. "
-        "Each path is weighted by how far the outputs move when it is replaced by its mean over these rows; within "
-        "the retrieval path a column's share is its part (Shapley split of the squared key distance) of how much "
-        "closer the retrieved rows are than a random training row; within the inter-feature path, how far the "
-        "output moves when the column alone is set to its training median / mode."
+        "A column's importance is how far the outputs move when it alone is set to its training median / mode, "
+        "measured on both paths of the model and added: the inter-feature path (the row's own columns through "
+        "attention) with the retrieval held fixed, and the retrieval (which training rows are found and what is "
+        "read from them) with the inter-feature path held fixed. The retrieval is run again for each row's 4 "
+        "columns with the largest retrieval attribution (their Shapley share of how much closer the retrieved "
+        "rows are than a random training row); the other columns get their share of that attribution."
     ),
     "occlusion": (
         "A column's share is how far the model's outputs move when that column alone is set to its training "
@@ -92,7 +93,7 @@ def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, imp
         parts.append(f"<p class='meta'>Method: {ranking.method}. {_METHODS[ranking.method]}</p>")
         if ranking.paths:
             shares = ", ".join(f"{name} path {share:.0%}" for name, share in ranking.paths.items())
-            parts.append(f"<p>Share of the output change each path accounts for: <b>{html.escape(shares)}</b>.</p>")
+            parts.append(f"<p>Share of the columns' summed effect that goes through each path: <b>{html.escape(shares)}</b>.</p>")
     parts.append(_img(images.get("importance"), "what drives the predictions"))
     shown = [c for c in importance.columns if importance[c].notna().any()]
     parts.append(_table(importance.to_dict("records"), shown))
@@ -148,6 +149,10 @@ def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, imp
         parts.append(f"<h3>row {row['position']} (index {html.escape(str(row['row']))})</h3><p>{prediction}</p>")
         values = [{"column": k, "value": v} for k, v in row["values"].items()]
         parts.append(f"<div class='row'><div>{_table(values, ['column', 'value'])}</div><div>{_img(row['image'], 'row importance')}</div></div>")
+        if row.get("top_columns"):
+            listed = ", ".join(f"{html.escape(str(c))} ({share:.0%})" for c, share in row["top_columns"])
+            parts.append(f"<p>What moves this prediction most: <b>{listed}</b> (share of the output change when "
+                         "each column alone is set to its training median / mode).</p>")
         if row.get("neighbour_columns"):
             listed = ", ".join(f"{html.escape(str(c))} ({share:.0%})" for c, share in row["neighbour_columns"])
             parts.append(f"<p>The columns that made this row's neighbours its neighbours: <b>{listed}</b> "

@@ -1,4 +1,4 @@
-"""The run directory: one self-contained folder per training run (DESIGN.md §4).
+"""The run directory: one self-contained folder per training run (its files are listed in the README).
 
 ``run.json`` is written first with ``status: "running"`` and rewritten at the end with
 ``completed``, ``failed`` (plus the error) or ``interrupted``. ``metrics.json`` is written only

@@ -62,7 +62,7 @@ def predict_in_batches(model, inputs: dict[str, np.ndarray], batch_size: int):
     of ``model.predict`` over a ``tf.data`` iterator took 5.13 s for 4 batches of 4,096 bank marketing
     rows where the same batches took 3.0-3.3 s through ``predict_on_batch`` or a plain
     ``tf.function`` (a fixed extra wait, whatever the pipeline: with or without a parallel
-    ``map`` or ``prefetch``; docs/benchmarks.md, session 12). ``predict_on_batch`` runs the
+    ``map`` or ``prefetch``; docs/benchmarks.md). ``predict_on_batch`` runs the
     same compiled predict function without an input pipeline, as ``tabcli serve`` does.
 
     Raises:

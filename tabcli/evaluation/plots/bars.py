@@ -89,7 +89,8 @@ def _spearman(first: np.ndarray, second: np.ndarray) -> float:
 
 
 def importance_comparison(attention, permutation, labels: Sequence, path: str | Path, *, title: str = "",
-                          permutation_std=None, name: str = "attention importance") -> Path:
+                          permutation_std=None, name: str = "attention importance",
+                          correlation: float | None = None) -> Path:
     """An importance (attention importance by default) and permutation importance of the same
     features, side by side.
 
@@ -106,6 +107,8 @@ def importance_comparison(attention, permutation, labels: Sequence, path: str | 
         permutation_std: Standard deviation of the permutation importance, shape ``(n,)``,
             drawn as error bars; none when None.
         name: What the first importance is (its panel's title and axis label).
+        correlation: The rank correlation to print in the title; None computes Spearman's from
+            the two vectors as given.
 
     Writes:
         ``path``: the two-panel PNG; taller with more features.
@@ -122,7 +125,7 @@ def importance_comparison(attention, permutation, labels: Sequence, path: str | 
     permutation = _finite_vector(permutation, "permutation", len(names))
     std = None if permutation_std is None else _finite_vector(permutation_std, "permutation_std", len(names))
     order = np.argsort(-attention, kind="stable")
-    rho = _spearman(attention, permutation)
+    rho = _spearman(attention, permutation) if correlation is None else correlation
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, sharey=True, figsize=(11, _bar_height(len(names)) + 0.4))
     positions = np.arange(len(names))

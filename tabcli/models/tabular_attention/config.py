@@ -44,7 +44,7 @@ class RetrievalOptions(StrictModel):
         "(TabR's context freeze; 4 in pytabkit's TabR 'freeze' presets): later training steps skip ranking every "
         "candidate, while keys, weights and values keep learning; predictions always rank. 'auto' (default): 4 "
         "with candidates: all, off with a number of candidates; null: rank at every step. Measured over 3 seeds "
-        "(docs/benchmarks.md, session 12): the same test metrics as ranking at every step, within their standard "
+        "(docs/benchmarks.md, 2026-11-22): the same test metrics as ranking at every step, within their standard "
         "deviation, at 1.3-1.65x instead of 2.0-2.4x the step time of inter_sample: context (benchmarks/step_time.py, "
         "one thread, two blocks; 1.06-1.31x with one block). A number needs candidates: all (every training row's neighbours are fixed).",
     )
@@ -149,7 +149,7 @@ class TabularAttentionConfig(AttentionOptions):
         retrieved rows (TabR fixes 96). The mode is searched because it is the largest single
         difference on large tables (California housing test RMSE 0.409 retrieval vs 0.467 context,
         docs/benchmarks.md), while retrieval costs 1.21-1.25x the seconds per epoch (frozen contexts, one
-        block; 3 seeds) and predicts at 0.4-0.55x the rate (session 13, one thread)."""
+        block; 3 seeds) and predicts at 0.4-0.55x the rate (docs/benchmarks.md, one thread)."""
         modes = ["context", "retrieval"] + (["none"] if self.inter_sample == "none" else [])
         retrieval = {"model.inter_sample": "retrieval"}
         return {
