@@ -153,8 +153,9 @@ def _oracle(run_dir: Path, rows: int = 2000) -> dict:
     exact mean over all of them (what random draws estimate); no ranking can beat their ratio."""
     from itertools import combinations
 
+    from tabcli.explain.importance import primary_metric
     from tabcli.explain.occlusion import reference_frame
-    from tabcli.explain.trust import metric_drop, primary_metric
+    from tabcli.explain.trust import metric_drop
     from tabcli.runs.loader import LoadedRun
 
     run = LoadedRun(run_dir)

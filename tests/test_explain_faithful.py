@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import REPO
 from typer.testing import CliRunner
 
-from conftest import REPO
 from tabcli.cli import app
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -67,9 +67,9 @@ def test_each_rows_neighbours_are_explained_by_the_planted_columns(planted_run):
 
 def test_blind_rankings_fail_the_trust_check(planted_run):
     """A ranking that ignores the model (uniform, or the model's own reversed) must fail."""
-    from tabcli.explain.importance import permutation_importance
+    from tabcli.explain.importance import permutation_importance, primary_metric
     from tabcli.explain.occlusion import reference_frame
-    from tabcli.explain.trust import primary_metric, random_deletion, significant, trust_check
+    from tabcli.explain.trust import random_deletion, significant, trust_check
     from tabcli.runs.loader import LoadedRun
 
     _, run_dir, _ = planted_run

@@ -14,7 +14,11 @@ from tabcli.data.io import read_table
 from tabcli.data.schema import infinite_value_notes
 from tabcli.errors import ConfigError
 from tabcli.explain.attention_views import attention_heatmaps, context_tables
-from tabcli.explain.importance import attention_importance, column_importance, permutation_importance
+from tabcli.explain.importance import (
+    attention_importance,
+    column_importance,
+    permutation_importance,
+)
 from tabcli.explain.neighbours import label_agreement, neighbour_tables
 from tabcli.runs.loader import LoadedRun
 
@@ -274,8 +278,9 @@ def _neighbour_targets(arrays: dict, description: dict, explained: list[int]) ->
 
 def _trust(run, frame: pd.DataFrame, rankings: dict, permutation: dict) -> dict:
     """:func:`~tabcli.explain.trust.trust_check` of every non-empty ranking (one random-deletion baseline)."""
+    from tabcli.explain.importance import primary_metric
     from tabcli.explain.occlusion import reference_frame
-    from tabcli.explain.trust import primary_metric, random_deletion, trust_check
+    from tabcli.explain.trust import random_deletion, trust_check
 
     rankings = {name: values for name, values in rankings.items() if values}
     if not rankings:

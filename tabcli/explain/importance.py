@@ -14,6 +14,7 @@ __all__ = [
     "attention_importance",
     "column_importance",
     "permutation_importance",
+    "primary_metric",
     "rank_correlation",
 ]
 
@@ -157,12 +158,25 @@ def column_importance(token_importance: dict[str, float]) -> dict[str, float]:
     return result
 
 
+def primary_metric(run, frame: pd.DataFrame) -> tuple[str, float]:
+    """``(name, value)`` of the run's primary metric (ROC AUC for binary, accuracy for multiclass,
+    RMSE for regression) on labelled ``frame``; an undefined value (one class present) is 0."""
+    from tabcli.metrics import PRIMARY_METRIC, compute_metrics
+    from tabcli.predictions import metric_inputs
+
+    schema = run.schema
+    metric, _ = PRIMARY_METRIC[schema.task]
+    y_true, prediction = metric_inputs(run.preprocessor, frame, run.predict_raw(frame))
+    value = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))[metric]
+    return metric, 0.0 if value is None else value
+
+
 def permutation_importance(run, frame: pd.DataFrame, n_repeats: int = 3, seed: int = 0) -> tuple[dict, dict, str]:
     """Permutation importance of every feature column on labelled rows (Breiman 2001).
 
     Uses ``sklearn.inspection.permutation_importance``: each column of ``frame`` is shuffled
-    ``n_repeats`` times and the drop of the run's primary metric (ROC AUC for binary,
-    accuracy for multiclass, negative RMSE for regression) is the column's importance.
+    ``n_repeats`` times and the drop of the run's primary metric (:func:`primary_metric`; for
+    RMSE its rise) is the column's importance.
 
     Args:
         run: A :class:`~tabcli.runs.loader.LoadedRun`.
@@ -173,10 +187,11 @@ def permutation_importance(run, frame: pd.DataFrame, n_repeats: int = 3, seed: i
     Returns:
         ``(mean, std, metric)``: column -> mean drop, column -> std of the drop, the metric name.
     """
-    from sklearn.inspection import permutation_importance as sklearn_permutation_importance
+    from sklearn.inspection import (
+        permutation_importance as sklearn_permutation_importance,
+    )
 
-    from tabcli.metrics import PRIMARY_METRIC, compute_metrics
-    from tabcli.predictions import metric_inputs
+    from tabcli.metrics import PRIMARY_METRIC
 
     schema = run.schema
     metric, higher_is_better = PRIMARY_METRIC[schema.task]
@@ -191,10 +206,7 @@ def permutation_importance(run, frame: pd.DataFrame, n_repeats: int = 3, seed: i
     def score(_estimator, features: pd.DataFrame, target) -> float:
         rows = features.copy()
         rows[schema.target] = np.asarray(target)
-        raw = run.predict_raw(rows)
-        y_true, prediction = metric_inputs(run.preprocessor, rows, raw)
-        value = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))[metric]
-        value = 0.0 if value is None else value
+        value = primary_metric(run, rows)[1]
         return value if higher_is_better else -value
 
     result = sklearn_permutation_importance(

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tabcli.explain.importance import rank_correlation
+from tabcli.explain.importance import primary_metric, rank_correlation
 from tabcli.explain.occlusion import replace_columns
 
-__all__ = ["MIN_CORRELATION", "MIN_DELETION_RATIO", "DELETED", "TrustCheck", "metric_drop", "primary_metric",
+__all__ = ["MIN_CORRELATION", "MIN_DELETION_RATIO", "DELETED", "TrustCheck", "metric_drop",
            "random_deletion", "significant", "trust_check"]
 
 #: Least Spearman correlation with permutation importance for a ranking to pass.
@@ -102,28 +102,11 @@ def significant(permutation: dict[str, float], permutation_std: dict[str, float]
 def metric_drop(run, frame: pd.DataFrame, columns, reference: pd.DataFrame, baseline: float) -> float:
     """How much the run's primary metric worsens on labelled ``frame`` with ``columns`` set to
     their value in ``reference`` (positive = worse; RMSE rises, ROC AUC / accuracy fall)."""
-    from tabcli.metrics import PRIMARY_METRIC, compute_metrics
-    from tabcli.predictions import metric_inputs
+    from tabcli.metrics import PRIMARY_METRIC
 
-    schema = run.schema
-    metric, higher_is_better = PRIMARY_METRIC[schema.task]
-    changed = replace_columns(frame, columns, reference)
-    y_true, prediction = metric_inputs(run.preprocessor, changed, run.predict_raw(changed))
-    value = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))[metric]
-    value = 0.0 if value is None else value
+    _, higher_is_better = PRIMARY_METRIC[run.schema.task]
+    value = primary_metric(run, replace_columns(frame, columns, reference))[1]
     return baseline - value if higher_is_better else value - baseline
-
-
-def primary_metric(run, frame: pd.DataFrame) -> tuple[str, float]:
-    """``(name, value)`` of the run's primary metric on labelled ``frame``."""
-    from tabcli.metrics import PRIMARY_METRIC, compute_metrics
-    from tabcli.predictions import metric_inputs
-
-    schema = run.schema
-    metric, _ = PRIMARY_METRIC[schema.task]
-    y_true, prediction = metric_inputs(run.preprocessor, frame, run.predict_raw(frame))
-    value = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))[metric]
-    return metric, 0.0 if value is None else value
 
 
 def random_deletion(run, frame: pd.DataFrame, reference: pd.DataFrame, baseline: float, draws: int = 8,
