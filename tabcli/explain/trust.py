@@ -17,6 +17,8 @@ reversed, random) fails.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
+from math import comb
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,7 @@ import pandas as pd
 from tabcli.explain.importance import primary_metric, rank_correlation
 from tabcli.explain.occlusion import replace_columns
 
-__all__ = ["MIN_CORRELATION", "MIN_DELETION_RATIO", "DELETED", "TrustCheck", "metric_drop",
+__all__ = ["MIN_CORRELATION", "MIN_DELETION_RATIO", "DELETED", "EXACT_RANDOM_SETS", "TrustCheck", "metric_drop",
            "random_deletion", "significant", "trust_check"]
 
 #: Least Spearman correlation with permutation importance for a ranking to pass.
@@ -33,6 +35,8 @@ MIN_CORRELATION = 0.5
 MIN_DELETION_RATIO = 2.0
 #: Columns deleted by the check.
 DELETED = 3
+#: Up to this many sets of random columns, the random drop is their exact mean (tables of up to 8 columns).
+EXACT_RANDOM_SETS = 56
 
 
 @dataclass
@@ -109,15 +113,19 @@ def metric_drop(run, frame: pd.DataFrame, columns, reference: pd.DataFrame, base
     return baseline - value if higher_is_better else value - baseline
 
 
-def random_deletion(run, frame: pd.DataFrame, reference: pd.DataFrame, baseline: float, draws: int = 8,
+def random_deletion(run, frame: pd.DataFrame, reference: pd.DataFrame, baseline: float, draws: int = 16,
                     seed: int = 0) -> float:
-    """Mean :func:`metric_drop` over ``draws`` seeded draws of :data:`DELETED` random columns
-    (fewer if the table has fewer columns). The same for every ranking of a run, so computed once."""
+    """Mean :func:`metric_drop` of :data:`DELETED` random columns (fewer if the table has fewer):
+    exact, over every such set, when there are at most :data:`EXACT_RANDOM_SETS` of them, else
+    over ``draws`` seeded draws. The same for every ranking of a run, so computed once."""
     columns = list(run.schema.features)
-    rng = np.random.default_rng(seed)
     size = min(DELETED, len(columns))
-    return float(np.mean([metric_drop(run, frame, list(rng.choice(columns, size, replace=False)), reference, baseline)
-                          for _ in range(draws)]))
+    if comb(len(columns), size) <= EXACT_RANDOM_SETS:
+        subsets = [list(subset) for subset in combinations(columns, size)]
+    else:
+        rng = np.random.default_rng(seed)
+        subsets = [list(rng.choice(columns, size, replace=False)) for _ in range(draws)]
+    return float(np.mean([metric_drop(run, frame, subset, reference, baseline) for subset in subsets]))
 
 
 def trust_check(run, frame: pd.DataFrame, ranking: dict[str, float], permutation: dict[str, float],
