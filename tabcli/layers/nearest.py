@@ -38,7 +38,7 @@ def top_k_indices(scores, k: int, chunk: int | None = None):
     Why: TensorFlow's CPU ``top_k`` costs about 6 us per row even over 100 entries when
     ``k = 96``, and grows with the entries (one thread, 4,096 rows: 0.32 s over 13,416 scores,
     0.54 s over 29,387), while the passes here are elementwise. Measured on trained models'
-    rankings (``benchmarks/top_k.py``, docs/benchmarks.md session 13): 189 and 231 ms there,
+    rankings (``benchmarks/top_k.py``, docs/benchmarks.md 2026-11-24): 189 and 231 ms there,
     against 257 and 290 ms for the two rounds of ``top_k`` this replaced. Ties at the threshold
     (duplicate candidates) keep more entries; all entries equal is a plain ``top_k``.
 
