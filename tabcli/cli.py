@@ -256,8 +256,9 @@ def serve(
     """Serve a trained run over HTTP (FastAPI + uvicorn; pip install 'tabcli[serve]').
 
     POST /predict takes a JSON list of records (or text/csv) and answers one prediction per record,
-    in order, with class probabilities; `?explain=true` adds each row's top columns by attention and,
-    for retrieval models, the training rows it leaned on. GET /health, GET /metadata; /docs lists
+    in order, with class probabilities; `?explain=true` adds the columns that move each row's prediction
+    most (as `tabcli explain` ranks them) and, for retrieval models, the columns that chose its
+    neighbours and the training rows it leaned on. GET /health, GET /metadata; /docs lists
     every column. A record with an unknown or missing column, or a value of the wrong type, is a 422
     naming the record and the column. The server never writes to the run directory.
     """

@@ -104,7 +104,7 @@ def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, imp
         parts.append(f"<p class='meta'>Each ranking beside permutation importance ({html.escape(metric or '')} drop), "
                      "and the metric drop when its top 3 columns are set to their training median / mode, against "
                      "the mean drop for 3 random columns. A ranking that knows what the model uses agrees "
-                     "(Spearman &ge; 0.5) and loses at least twice as much as chance.</p>")
+                     "(Spearman &ge; 0.5) and loses at least 1.5 times as much as chance.</p>")
         parts.append(_table(_trust_records(trust), list(_trust_records(trust)[0])))
         parts += [f"<p><b>{html.escape(name)}</b>: {html.escape(check.verdict())}</p>" for name, check in trust.items()]
     if "branch_weights" in images:

@@ -31,8 +31,11 @@ __all__ = ["MIN_CORRELATION", "MIN_DELETION_RATIO", "DELETED", "EXACT_RANDOM_SET
 
 #: Least Spearman correlation with permutation importance for a ranking to pass.
 MIN_CORRELATION = 0.5
-#: Least ratio of the top-3 deletion drop to the random-3 drop for a ranking to pass.
-MIN_DELETION_RATIO = 2.0
+#: Least ratio of the top-3 deletion drop to the random-3 drop for a ranking to pass. Not 2: where
+#: two columns of twelve decide the target, random sets of 3 hold one of them 45 % of the time, so
+#: even the best set of 3 costs only about 2.2x the mean set, and 2 would fail a perfect ranking
+#: on some splits; a ranking blind to the model averages 1x.
+MIN_DELETION_RATIO = 1.5
 #: Columns deleted by the check.
 DELETED = 3
 #: Up to this many sets of random columns, the random drop is their exact mean (tables of up to 8 columns).
@@ -85,6 +88,9 @@ class TrustCheck:
         if self.deletion_passes:
             return (f"Partly: {deletion}, but its order disagrees with permutation importance (Spearman {rho}); "
                     "trust its top columns, not the order of the rest.")
+        if self.correlation is not None and self.correlation >= MIN_CORRELATION:
+            return (f"Partly: it agrees with permutation importance (Spearman {rho}), but {deletion}: deleting its "
+                    "top columns costs little more than chance (redundant columns can stand in for each other).")
         return (f"Not trustworthy: Spearman {rho} with permutation importance, and {deletion}; "
                 "it does not say what this model relies on.")
 

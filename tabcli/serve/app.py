@@ -1,8 +1,9 @@
 """`tabcli serve`: a trained run behind HTTP (FastAPI). The app reads the run directory and never
 writes to it.
 
-Endpoints: ``POST /predict`` (JSON records or ``text/csv``; ``?explain=true`` adds each row's top
-columns by attention and, for retrieval models, its most-weighted training rows), ``GET /health``,
+Endpoints: ``POST /predict`` (JSON records or ``text/csv``; ``?explain=true`` adds the columns that
+move each row's prediction most, :func:`~tabcli.explain.rows.row_explanations`, and for retrieval
+models the columns that chose its neighbours and its most-weighted training rows), ``GET /health``,
 ``GET /metadata``; ``/docs`` lists every column of the request with its type (the request model
 is generated from the run's schema at start-up).
 """
