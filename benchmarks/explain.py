@@ -119,7 +119,9 @@ def tables(args) -> list[dict]:
         for family in args.families:
             for seed in args.seeds:
                 with tempfile.TemporaryDirectory() as folder:
-                    overrides = {"seed": seed, "model": FAMILIES[family], **_overrides(args.set)}
+                    # The default model is the table's own config as shipped; other families replace it.
+                    model = {} if family == "tabular_attention" else {"model": FAMILIES[family]}
+                    overrides = {"seed": seed, **model, **_overrides(args.set)}
                     if data is not None:
                         overrides["data__train"] = str(data)
                     start = time.perf_counter()
@@ -153,6 +155,9 @@ def _oracle(run_dir: Path, rows: int = 2000) -> dict:
     exact mean over all of them (what random draws estimate); no ranking can beat their ratio."""
     from itertools import combinations
 
+    import pandas as pd
+
+    from tabcli.explain.explain import MIN_GLOBAL_ROWS
     from tabcli.explain.importance import primary_metric
     from tabcli.explain.occlusion import reference_frame
     from tabcli.explain.trust import metric_drop
@@ -160,6 +165,8 @@ def _oracle(run_dir: Path, rows: int = 2000) -> dict:
 
     run = LoadedRun(run_dir)
     frame = run.test_frame()
+    if len(frame) < MIN_GLOBAL_ROWS:  # the rows tabcli explain's checks use
+        frame = pd.concat([frame, run.splits().valid])
     frame = frame.iloc[np.sort(np.random.default_rng(run.config.seed).choice(len(frame), min(rows, len(frame)), replace=False))]
     reference = reference_frame(run)
     _, baseline = primary_metric(run, frame)

@@ -166,7 +166,7 @@ def predict(
 def explain(
     run_dir: Path = typer.Argument(..., help="Run directory written by `tabcli train`.", show_default=False),
     data: Optional[Path] = typer.Option(
-        None, "--data", "-d", help="CSV/TSV/Parquet file with the training columns. Default: the run's test split."
+        None, "--data", "-d", help="CSV/TSV/Parquet file with the training columns. Default: the run's test split (with its validation split for the global figures when the test split has under 500 rows)."
     ),
     rows: Optional[str] = typer.Option(
         None, "--rows", "-r", help="Rows to explain one by one: 0-based positions and ranges, e.g. '0,3,10-12'. Default: 0-4."
