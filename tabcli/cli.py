@@ -176,9 +176,9 @@ def explain(
 ) -> None:
     """Show which columns drive the model's predictions, whether that can be trusted, and what its attention looked at.
 
-    Writes importance.csv (the model's column ranking; for the default retrieval model, the retrieval and
-    inter-feature paths weighted by how far each moves the output; attention and permutation importance beside
-    it), trust.json (each ranking's Spearman correlation with permutation importance and the metric drop when its
+    Writes importance.csv (the model's column ranking: how far the outputs move when a column alone is set to
+    its training median / mode, measured for the default retrieval model on its retrieval and inter-feature
+    paths and added; attention and permutation importance beside it), trust.json (each ranking's Spearman correlation with permutation importance and the metric drop when its
     top 3 columns are set to their training median / mode, against 3 random columns), attention.npz/.json and
     heatmaps of every attention layer, ensemble branch weights, per-row charts, the training rows each explained
     row retrieved or attended to, and a self-contained report.html.
