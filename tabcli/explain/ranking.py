@@ -64,8 +64,6 @@ class ModelRanking:
         paths: Retrieval models: path name -> share of the output change it accounts for
             (``{"retrieval": ..., "inter-feature": ...}``); empty otherwise.
         path_rankings: Retrieval models: path name -> ``(rows, columns)`` shares within the path.
-        retrieved: Retrieval models: the training rows each row retrieved, ``{"ids": (rows, k),
-            "weights": (rows, k)}`` (weights averaged over heads).
         row_weights: ``(rows,)`` each row's summed effects (how far its outputs move at all).
         neighbour_columns: Retrieval models: ``(rows, columns)`` each column's share of how much
             closer the row's neighbours are than a random training row: the columns that made
@@ -77,7 +75,6 @@ class ModelRanking:
     method: str
     paths: dict = field(default_factory=dict)
     path_rankings: dict = field(default_factory=dict)
-    retrieved: dict = field(default_factory=dict)
     row_weights: np.ndarray | None = None
     neighbour_columns: np.ndarray | None = None
 
@@ -232,7 +229,7 @@ def _retrieval_ranking(run, inputs: dict, reference: dict, positions: dict, colu
         columns=columns, per_row=_shares(total), method="retrieval paths",
         paths={"retrieval": through_retrieval, "inter-feature": 1.0 - through_retrieval},
         path_rankings={"retrieval": _shares(retrieval_effects), "inter-feature": _shares(feature_effects)},
-        retrieved={"ids": ids, "weights": weights.mean(axis=1)}, row_weights=total.sum(axis=1),
+        row_weights=total.sum(axis=1),
         neighbour_columns=_shares(gap),
     )
 

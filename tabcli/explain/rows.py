@@ -44,7 +44,7 @@ def row_explanations(run, inputs: dict[str, np.ndarray], top_features: int = 5,
     rows = len(next(iter(inputs.values())))
     ranking = model_ranking(run, inputs)
     first_layer = None
-    if ranking.retrieved:
+    if ranking.neighbour_columns is not None:  # a retrieval model
         manifest = attention_manifest(run.config.model, run.model_spec(), run.context_ids)
         arrays, description = collect_attention(run.model, inputs, manifest, row_ids=list(range(rows)),
                                                 batch_size=run.config.training.eval_batch_size,
