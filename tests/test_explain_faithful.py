@@ -53,10 +53,11 @@ def test_default_model_ranks_the_planted_features_first(planted_run):
 
 def test_each_rows_neighbours_are_explained_by_the_planted_columns(planted_run):
     import tabcli
+    from tabcli.runs.loader import LoadedRun
 
     _, run_dir, _ = planted_run
     run = tabcli.load_run(run_dir)
-    rows = run._run.test_frame().head(20)
+    rows = LoadedRun(run_dir).test_frame().head(20)
     explained = run.explain(rows, top_features=2)
     named = [{c["column"] for c in e["neighbour_columns"]} == set(PLANTED) for e in explained]
     assert np.mean(named) >= 0.8, [e["neighbour_columns"] for e in explained]

@@ -67,16 +67,8 @@ def occluded_inputs(inputs: dict[str, np.ndarray], reference: dict[str, np.ndarr
         positions: :func:`input_positions`.
         columns: The table columns to occlude, one per copy.
     """
-    result = {}
-    for kind, values in inputs.items():
-        copies = np.repeat(values[None], len(columns), axis=0)  # (C, rows, n)
-        if kind in ("numerical", "categorical"):
-            for c, column in enumerate(columns):
-                where = positions.get(column, {}).get(kind, [])
-                if where:
-                    copies[c][:, where] = reference[kind][0, where]
-        result[kind] = copies.reshape(-1, *values.shape[1:])
-    return result
+    rows = len(next(iter(inputs.values())))
+    return occluded_per_row(inputs, reference, positions, columns, np.tile(np.arange(len(columns)), (rows, 1)))
 
 
 def occluded_per_row(inputs: dict[str, np.ndarray], reference: dict[str, np.ndarray],

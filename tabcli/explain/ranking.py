@@ -42,7 +42,7 @@ from tabcli.explain.occlusion import (
     reference_frame,
 )
 
-__all__ = ["MEASURED_RETRIEVAL_COLUMNS", "ModelRanking", "model_ranking"]
+__all__ = ["MEASURED_RETRIEVAL_COLUMNS", "ModelRanking", "model_ranking", "top_columns"]
 
 #: Columns whose retrieval-path effect is measured by ranking the stored rows again.
 MEASURED_RETRIEVAL_COLUMNS = 4
@@ -80,18 +80,24 @@ class ModelRanking:
 
     def global_importance(self) -> dict[str, float]:
         """Column -> share over all rows (rows weighted by how far their outputs move)."""
-        weights = np.ones(len(self.per_row)) if self.row_weights is None else self.row_weights
-        total = weights.sum()
-        values = (weights[:, None] * self.per_row).sum(axis=0) / total if total > 0 else self.per_row.mean(axis=0)
-        return dict(zip(self.columns, values.tolist()))
+        return self._over_rows(self.per_row)
 
     def path_importance(self, path: str) -> dict[str, float]:
         """Column -> share within one path (retrieval models), rows weighted as in :meth:`global_importance`."""
-        shares = self.path_rankings[path]
+        return self._over_rows(self.path_rankings[path])
+
+    def _over_rows(self, shares: np.ndarray) -> dict[str, float]:
         weights = np.ones(len(shares)) if self.row_weights is None else self.row_weights
         total = weights.sum()
         values = (weights[:, None] * shares).sum(axis=0) / total if total > 0 else shares.mean(axis=0)
         return dict(zip(self.columns, values.tolist()))
+
+
+def top_columns(shares: np.ndarray, columns: list[str], top: int, minimum: float = 0.0) -> list[tuple[str, float]]:
+    """The ``top`` largest ``(column, share)`` of one row's ``(columns,)`` shares, largest first,
+    leaving out shares not above ``minimum``."""
+    order = np.argsort(-shares, kind="stable")[:top]
+    return [(columns[i], float(shares[i])) for i in order if shares[i] > minimum]
 
 
 def _shares(values: np.ndarray) -> np.ndarray:
@@ -99,6 +105,15 @@ def _shares(values: np.ndarray) -> np.ndarray:
     values = np.clip(values, 0.0, None)
     total = values.sum(axis=1, keepdims=True)
     return np.divide(values, total, out=np.zeros_like(values), where=total > 0)
+
+
+def _effects(outputs: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """Output change per row and copy: ``outputs`` ``(rows, outputs)``, ``moved`` ``(copies * rows,
+    outputs)`` (copies in order, as :func:`~tabcli.explain.occlusion.occluded_per_row` makes them)
+    -> ``(rows, copies)``."""
+    rows = len(outputs)
+    copies = len(moved) // rows
+    return output_change(np.tile(outputs, (copies, 1)), moved).reshape(copies, rows).T
 
 
 def _to_columns(values: np.ndarray, positions: dict, columns: list[str], num_numerical: int) -> np.ndarray:
@@ -187,13 +202,10 @@ def _retrieval_ranking(run, inputs: dict, reference: dict, positions: dict, colu
     def predict_head(representations):
         return predict_in_batches(head, {"representation": representations}, batch_size)
 
-    def effects(moved, copies):  # (copies * rows, outputs) -> (rows, copies)
-        return output_change(np.tile(outputs, (copies, 1)), moved).reshape(copies, rows).T
-
     outputs = predict_head(out)
     # Inter-feature path: h with one column at a time at its reference value, the read held fixed.
     moved_h = predict_in_batches(feature_model, occluded_inputs(features, reference, positions, columns), batch_size)
-    feature_effects = effects(predict_head(moved_h + np.tile(read, (count, 1))), count)
+    feature_effects = _effects(outputs, predict_head(moved_h + np.tile(read, (count, 1))))
 
     # Retrieval path: which columns make the neighbours closer than a random training row ...
     terms = _CANDIDATE_TERMS.get(layer)
@@ -215,7 +227,7 @@ def _retrieval_ranking(run, inputs: dict, reference: dict, positions: dict, colu
     occluded = occluded_per_row(features, reference, positions, columns, measured)
     moved_out = predict_in_batches(retrieval_model, {"representation": np.tile(h, (slots, 1)), **occluded}, batch_size)
     retrieval_effects = np.zeros((rows, count))
-    np.put_along_axis(retrieval_effects, measured, effects(predict_head(moved_out), slots), axis=1)
+    np.put_along_axis(retrieval_effects, measured, _effects(outputs, predict_head(moved_out)), axis=1)
     if slots < count:
         attributed = np.take_along_axis(gap, measured, axis=1).sum(axis=1)
         per_unit = np.divide(retrieval_effects.sum(axis=1), attributed, out=np.zeros(rows), where=attributed > 0)
@@ -240,9 +252,7 @@ def _occlusion_ranking(run, inputs: dict, reference: dict, positions: dict, colu
 
     model = run.model
     outputs = predict_model(model, inputs, batch_size)
-    rows = len(outputs)
-    moved = predict_model(model, occluded_inputs(inputs, reference, positions, columns), batch_size)
-    effects = output_change(np.tile(outputs, (len(columns), 1)), moved).reshape(len(columns), rows).T
+    effects = _effects(outputs, predict_model(model, occluded_inputs(inputs, reference, positions, columns), batch_size))
     return ModelRanking(columns=columns, per_row=_shares(effects), method="occlusion", row_weights=effects.sum(axis=1))
 
 

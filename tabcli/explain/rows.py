@@ -14,8 +14,9 @@ __all__ = ["row_explanations"]
 
 
 def _top(shares: np.ndarray, columns: list[str], top: int) -> list[dict]:
-    order = np.argsort(-shares, kind="stable")[:top]
-    return [{"column": columns[i], "importance": float(shares[i])} for i in order if shares[i] > 0]
+    from tabcli.explain.ranking import top_columns
+
+    return [{"column": column, "importance": share} for column, share in top_columns(shares, columns, top)]
 
 
 def row_explanations(run, inputs: dict[str, np.ndarray], top_features: int = 5,
