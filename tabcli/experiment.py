@@ -83,6 +83,20 @@ def _freeze_epochs(model_config) -> int | None:
     return min(epochs) if epochs else None
 
 
+def _index_search(model_config) -> bool:
+    """Whether the model's retrieval searches an approximate index (``retrieval.search: index``)."""
+    return any(b.retrieval.search == "index" for b in _retrieval_parts(model_config))
+
+
+def resolve_retrieval(model_config, training_rows: int) -> None:
+    """Settle each retrieval part's ``search``, ``step_candidates`` and ``freeze_after_epochs``
+    for its number of candidates among ``training_rows`` rows (in place), before the run's
+    config.yaml is written."""
+    for part in _retrieval_parts(model_config):
+        count = part.retrieval.candidates
+        part.retrieval.resolve(training_rows if count == "all" else min(int(count), training_rows))
+
+
 def build_keras_model(config: ExperimentConfig, data: PreparedData, spec: ModelSpec):
     """The uncompiled Keras model of ``config.model`` for ``data``, with its stored rows.
 
@@ -242,11 +256,16 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
     train_inputs = data.model_inputs("train")
     from tabcli.models.retrieval import FreezeContexts, with_candidate_index
 
+    through_index = candidates is not None and _index_search(config.model)
     if candidates is not None:
         train_inputs = with_candidate_index(model, train_inputs, candidates.training_index())
+        if through_index:
+            from tabcli.models.key_indexes import RefreshKeyIndexes
+
+            callbacks.append(RefreshKeyIndexes(config.seed))
         freeze = _freeze_epochs(config.model)
         if freeze is not None:  # the config allows it only with candidates: all (RetrievalOptions)
-            callbacks.append(FreezeContexts(freeze))
+            callbacks.append(FreezeContexts(freeze, through_index=through_index, seed=config.seed))
     history = fit_model(
         model,
         schema.task,
@@ -259,6 +278,16 @@ def _fit_keras(run: RunDirectory, config: ExperimentConfig, data: PreparedData, 
     seconds = time.perf_counter() - started
     # Written whole or not at all: a full disk must not leave a model.keras that looks usable.
     write_atomic(run.file("model.keras"), model.save)
+    if through_index:  # indexes of the final (restored) weights, searched by every later call
+        from tabcli.models.key_indexes import INDEX_FOLDER, build_indexes, measure_recall, save_indexes
+
+        build_indexes(model, config.seed)
+        save_indexes(model, run.path / INDEX_FOLDER)
+        recall = measure_recall(model, data.model_inputs("valid"), seed=config.seed)
+        run.update(retrieval_index=recall)
+        say("retrieval index: " + ", ".join(
+            f"{name} recall@{entry['k']} {entry['recall_at_k']:.3f} over {entry['rows']} validation rows "
+            f"(nprobe {entry['nprobe']} of {entry['nlist']} lists)" for name, entry in recall.items()))
 
     if config.output.save_attention:
         collected = collect_attention(
@@ -294,6 +323,7 @@ def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
     import joblib
 
     schema = data.schema
+    resolve_retrieval(config.model, len(data.targets["train"]))
     run.file("config.yaml").write_text(config_to_yaml(config), encoding="utf-8")
     run.update(seed=config.seed, name=config.name, model_type=config.model.type, task=schema.task, schema=schema.to_dict())
     write_atomic(run.file("preprocessing.joblib"), lambda tmp: joblib.dump(data.preprocessor, tmp))

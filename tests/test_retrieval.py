@@ -337,20 +337,23 @@ def test_config_defaults_and_errors():
     with pytest.raises(ConfigError, match=r"model\.retrieval.*freeze_after_epochs \(4\) needs candidates: all"):
         validate_config({"data": {"train": "a.csv", "target": "y"},
                          "model": {"retrieval": {"candidates": 500, "freeze_after_epochs": 4}}})
-    # auto (the default), resolved at validation so that the saved config records it: TabR's
-    # freeze after 4 epochs where every training row is a candidate, else off ...
-    assert config.model.retrieval.freeze_after_epochs == 4
+    # auto (the default), resolved for the table's size before config.yaml is written: TabR's
+    # freeze after 4 epochs where every training row is a candidate and ranked exactly, else off ...
+    assert config.model.retrieval.resolve(1000).freeze_after_epochs == 4
+    assert config.model.retrieval.search == "exact" and config.model.retrieval.step_candidates == "all"
     capped = validate_config({"data": {"train": "a.csv", "target": "y"}, "model": {"retrieval": {"candidates": 500}}})
-    assert capped.model.retrieval.freeze_after_epochs is None
+    assert capped.model.retrieval.resolve(500).freeze_after_epochs is None
     ranked = validate_config({"data": {"train": "a.csv", "target": "y"},
                               "model": {"retrieval": {"freeze_after_epochs": None}}})
-    assert ranked.model.retrieval.freeze_after_epochs is None
+    assert ranked.model.retrieval.resolve(1000).freeze_after_epochs is None
     # ... and one inter-feature block before a retrieval (TabR has none), two before context attention.
     assert config.model.num_feature_blocks == 1
     assert TabularAttentionConfig(inter_sample="context").num_feature_blocks == 2
     assert TabularAttentionConfig(inter_sample="retrieval").num_feature_blocks == 1
     assert TabularAttentionConfig(inter_sample="retrieval", num_feature_blocks=3).num_feature_blocks == 3
-    dumped = TabularAttentionConfig(inter_sample="retrieval").model_dump(mode="json")
+    resolved = TabularAttentionConfig(inter_sample="retrieval")
+    resolved.retrieval.resolve(1000)
+    dumped = resolved.model_dump(mode="json")
     assert dumped["num_feature_blocks"] == 1 and dumped["retrieval"]["freeze_after_epochs"] == 4
 
 

@@ -15,8 +15,10 @@ class FrozenContexts:
     every candidate once :meth:`freeze_contexts` has run.
 
     The host layer provides ``num_candidates``, ``candidate_numerical``, ``candidate_categorical``,
-    ``features(numerical, categorical)``, ``_count(excludes_itself)`` and
-    ``_rank(query, candidate_index, count)``, and calls :meth:`_build_frozen_contexts` in ``build``.
+    ``features(numerical, categorical)``, ``_count(excludes_itself)``,
+    ``_rank(query, candidate_index, count)`` (every candidate), ``_step_rank`` (the same
+    arguments; what a training step ranks) and ``_index_contexts(count)`` (the table through an
+    attached, current index, or None), and calls :meth:`_build_frozen_contexts` in ``build``.
     """
 
     def _build_frozen_contexts(self, num_candidates: int, count: int) -> None:
@@ -34,12 +36,12 @@ class FrozenContexts:
         ranking every candidate. Calls with ``training=False`` rank through the host's candidate
         cache instead and never come here."""
         if candidate_index is None:
-            return self._rank(query, candidate_index, count)
+            return self._step_rank(query, candidate_index, count)
         frozen = self._frozen_contexts
         return ops.cond(
             self._contexts_frozen > 0,
             lambda: ops.take(frozen, ops.maximum(ops.cast(candidate_index, "int32"), 0), axis=0),
-            lambda: self._rank(query, candidate_index, count),
+            lambda: self._step_rank(query, candidate_index, count),
         )
 
     def freeze_contexts(self, batch_size: int = 2048) -> None:
@@ -48,7 +50,8 @@ class FrozenContexts:
         ``bin/tabr.py``).
 
         Ranks all candidates against each other once with the current keys (each excluding itself)
-        and stores the ``(N, k)`` positions. From then on, a training call (``training=True`` with
+        and stores the ``(N, k)`` positions; through the attached index when it was built with the
+        current weights (``N`` searches instead of an ``N x N`` ranking). From then on, a training call (``training=True`` with
         ``candidate_index``) takes a row's neighbours from this table instead of ranking all ``N``
         candidates: no ``(batch, N)`` ranking, no top-k, no key of every candidate per step. The
         neighbours' keys, similarities and values are still computed with gradient, so the key
@@ -61,6 +64,11 @@ class FrozenContexts:
         ``candidate_index`` >= 0): a row with index ``-1`` would read candidate 0's neighbours.
         """
         count = self._count(True)
+        table = self._index_contexts(count)
+        if table is not None:
+            self._frozen_contexts.assign(table)
+            self._contexts_frozen.assign(1)
+            return
         rank = self._freeze_ranker(count)
         table = []
         for start in range(0, self.num_candidates, batch_size):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keras import ops
 
-__all__ = ["nearest_candidates", "nearest_in_table", "ranking_scores", "ranking_table", "top_k_chunk", "top_k_indices"]
+__all__ = ["drop_own", "nearest_candidates", "nearest_in_table", "ranking_scores", "ranking_table", "top_k_chunk", "top_k_indices"]
 
 
 def top_k_chunk(num: int, k: int) -> int:
@@ -154,10 +154,15 @@ def nearest_in_table(query, table, kernel, count: int, candidate_index=None):
     retrieved = count if candidate_index is None else min(count + 1, num)
     chunk = top_k_chunk(num, retrieved)
     chosen = top_k_indices(ranking_scores(query, table, kernel, chunk), retrieved, chunk)
-    if candidate_index is None:
-        return chosen
-    own = ops.cast(chosen == ops.expand_dims(ops.cast(candidate_index, chosen.dtype), -1), "int32")
-    # Stable order with the row itself (if retrieved) moved last, then cut to count.
+    return chosen if candidate_index is None else drop_own(chosen, candidate_index, count)
+
+
+def drop_own(chosen, candidate_index, count: int):
+    """``chosen`` ``(batch, r)`` candidate positions (nearest first) without each row's own
+    position ``candidate_index`` ``(batch,)`` (``-1``: none), cut to ``count <= r`` columns: the
+    row itself, if retrieved, is moved last (the order is otherwise kept) before the cut."""
+    retrieved = chosen.shape[-1]
+    own = ops.cast(ops.equal(chosen, ops.expand_dims(ops.cast(candidate_index, chosen.dtype), -1)), "int32")
     order = ops.argsort(own * retrieved + ops.arange(retrieved, dtype="int32"), axis=-1)[:, :count]
     return ops.take_along_axis(chosen, order, axis=-1)
 

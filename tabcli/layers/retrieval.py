@@ -8,13 +8,14 @@ from keras import ops
 from tabcli.layers.embeddings import PeriodicEmbedding
 from tabcli.layers.frozen_contexts import FrozenContexts
 from tabcli.layers.candidate_cache import CandidateCache
+from tabcli.layers.indexed_search import IndexedSearch
 from tabcli.layers.nearest import nearest_candidates, nearest_in_table
 
 __all__ = ["RetrievalAttention"]
 
 
 @keras.saving.register_keras_serializable(package="tabcli")
-class RetrievalAttention(FrozenContexts, CandidateCache, keras.layers.Layer):
+class RetrievalAttention(FrozenContexts, CandidateCache, IndexedSearch, keras.layers.Layer):
     """Inter-sample attention as retrieval: each row attends to its ``k`` nearest stored
     training rows ("candidates"), and what it reads from them carries their labels.
 
@@ -38,27 +39,23 @@ class RetrievalAttention(FrozenContexts, CandidateCache, keras.layers.Layer):
       hidden`` units were a measurable share of a step);
     * output ``x + sum_i p_i value_i`` (residual).
 
-    Cost, and why the keys come from the features and not from ``x``: every call ranks every
-    candidate with the current key projection (without gradient), then recomputes the keys of
-    the chosen neighbours with gradient, once per distinct neighbour of the batch (neighbourhoods
-    overlap), as TabR does, so the row and its neighbours are always compared in the current key
-    space and both sides of the distance are trained. Per call: the ``(batch, N)`` ranking
-    (through ``G = W_K W_K^T`` when the features are fewer than ``key_dim``), the top-k, the keys
-    and ``W1 k_i`` of the distinct neighbours, and for each of the ``batch * k`` neighbours a
-    subtraction, a square and a ReLU (no per-neighbour product). Measured with
-    ``benchmarks/step_time.py`` (batch 256, one CPU thread, periodic keys): 115-118 ms per training
-    step on California housing (13,209 candidates) against 50-53 ms for ``inter_sample: context``,
-    182-194 against 88-94 ms on bank marketing (29,387). :meth:`freeze_contexts` (TabR's context
-    freeze) removes the ranking from training steps: 81-83 and 122-130 ms. Calls with
-    ``training=False`` (validation, evaluation, predictions, explanations) read every candidate's
-    key, ``W1 k_i`` and ranking row from :class:`~tabcli.layers.candidate_cache.CandidateCache`,
-    which recomputes them only when a weight they come from has changed, so such a call costs its
-    own rows, the ranking, the top-k and gathers. Keys taken from ``x`` (after the
-    inter-feature attention blocks) would need a forward and backward pass of those blocks over
-    the whole training table per batch; caching them per epoch instead (this layer's first
-    version) trained the key space from the query side only, against keys up to an epoch old,
-    and reached test RMSE 0.468 on California housing (seed 42) where this scheme reaches 0.444
-    with linear keys and 0.40-0.41 with periodic ones (docs/benchmarks.md).
+    Cost, and why the keys come from the features and not from ``x``: every training call ranks
+    the candidates with the current key projection (without gradient), then recomputes the keys
+    of the chosen neighbours with gradient, once per distinct neighbour of the batch
+    (neighbourhoods overlap), as TabR does, so the row and its neighbours are always compared in
+    the current key space and both sides of the distance are trained. Keys taken from ``x``
+    would need a forward and backward pass of the inter-feature blocks over the whole training
+    table per step. The ranking runs through ``G = W_K W_K^T`` when the features are fewer than
+    ``key_dim``. :meth:`freeze_contexts` (TabR's context freeze) removes the ranking from later
+    training steps. Calls with ``training=False`` read every candidate's key, ``W1 k_i`` and
+    ranking row from :class:`~tabcli.layers.candidate_cache.CandidateCache`, which recomputes
+    them only when a weight they come from has changed.
+
+    Large tables (:class:`~tabcli.layers.indexed_search.IndexedSearch`): with
+    ``step_candidates`` a training call ranks a fresh random sample of that many candidates
+    instead of all ``N``, and with an index attached (:meth:`attach_index`) a call with
+    ``training=False`` searches it instead of ranking all ``N`` and recomputes the neighbours'
+    keys from their features (no ``N``-sized cache).
 
     The candidates' features, labels and ids are non-trainable weights, so they are saved in the
     ``.keras`` file and a prediction needs nothing else. Memory: ``4 * (n_num + n_cat + 2)``
@@ -93,6 +90,10 @@ class RetrievalAttention(FrozenContexts, CandidateCache, keras.layers.Layer):
         key_embedding_dim: Channels per numerical column of the periodic key embedding.
         num_frequencies: Frequencies per column of the periodic key embedding.
         sigma: Initial frequency scale of the periodic key embedding.
+        step_candidates: Candidates a training call ranks its rows against, a fresh random
+            sample per call (``>= 2``; at least ``k + 1`` are drawn); None (default) or ``>= N``:
+            all of them.
+        seed: Seed of those samples.
         **kwargs: Standard layer keyword arguments.
 
     Call arguments:
@@ -127,7 +128,8 @@ class RetrievalAttention(FrozenContexts, CandidateCache, keras.layers.Layer):
     def __init__(self, num_candidates: int, d_model: int, num_numerical: int = 0, cardinalities=(),
                  k: int = 96, num_classes: int | None = None, key_dim: int | None = None, num_heads: int = 1,
                  dropout_rate: float = 0.0, ffn_multiplier: float = 2.0, key_embedding: str = "linear",
-                 key_embedding_dim: int = 8, num_frequencies: int = 16, sigma: float = 0.1, **kwargs):
+                 key_embedding_dim: int = 8, num_frequencies: int = 16, sigma: float = 0.1,
+                 step_candidates: int | None = None, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         key_dim = d_model if key_dim is None else key_dim
         cardinalities = [int(c) for c in cardinalities]
@@ -158,7 +160,13 @@ class RetrievalAttention(FrozenContexts, CandidateCache, keras.layers.Layer):
                 "key_embedding_dim and num_frequencies must be >= 1 and sigma > 0; received "
                 f"key_embedding_dim={key_embedding_dim}, num_frequencies={num_frequencies}, sigma={sigma}."
             )
+        if step_candidates is not None and int(step_candidates) < 2:
+            raise ValueError(f"step_candidates must be None or >= 2; received step_candidates={step_candidates}.")
         self.num_candidates = int(num_candidates)
+        # A sample must hold the k neighbours and the row itself.
+        step = None if step_candidates is None else max(int(step_candidates), int(k) + 1)
+        self.step_candidates = None if step is None or step >= int(num_candidates) else step
+        self.seed = seed
         self.d_model = int(d_model)
         self.num_numerical = int(num_numerical)
         self.cardinalities = cardinalities
@@ -227,6 +235,7 @@ class RetrievalAttention(FrozenContexts, CandidateCache, keras.layers.Layer):
         )
         self._build_frozen_contexts(n, self._count(True))
         self._build_candidate_cache()
+        self._build_indexed_search(self.seed)
         self.built = True
 
     # ------------------------------------------------------------ candidates
@@ -304,6 +313,9 @@ class RetrievalAttention(FrozenContexts, CandidateCache, keras.layers.Layer):
             where = ops.reshape(where, (-1, count))
             neighbour_keys = ops.take(distinct_keys, where, axis=0)  # (batch, k, key_dim)
             neighbour_hidden = ops.take(ops.matmul(distinct_keys, self.t_in_kernel), where, axis=0)
+        elif self._key_index is not None:  # searched and read back from the index: no N-sized work
+            chosen, neighbour_keys = self._index_search(keys, candidate_index, count)
+            neighbour_hidden = ops.matmul(neighbour_keys, self.t_in_kernel)  # (batch, k, hidden)
         else:  # the weights hold still: every candidate's key and W1 k_i come from the cache
             table, candidate_keys, candidate_hidden = self._cached_candidates()
             chosen = nearest_in_table(query, table, self.key_kernel, count, candidate_index)
@@ -337,6 +349,12 @@ class RetrievalAttention(FrozenContexts, CandidateCache, keras.layers.Layer):
     def _count(self, excludes_itself: bool) -> int:
         """Neighbours per row: ``k``, at most ``N`` (``N - 1`` when the row is a candidate it skips)."""
         return min(self.k, self.num_candidates - (1 if excludes_itself else 0))
+
+    def _step_rank(self, query, candidate_index, count):
+        """What a training step ranks: a random sample of ``step_candidates`` candidates, or all."""
+        if self.step_candidates is not None:
+            return self._sampled_rank(query, candidate_index, count)
+        return self._rank(query, candidate_index, count)
 
     def _rank(self, query, candidate_index, count):
         """:func:`~tabcli.layers.nearest.nearest_candidates` over every stored candidate (no gradient)."""
@@ -381,6 +399,8 @@ class RetrievalAttention(FrozenContexts, CandidateCache, keras.layers.Layer):
                 "key_embedding_dim": self.key_embedding_dim,
                 "num_frequencies": self.num_frequencies,
                 "sigma": self.sigma,
+                "step_candidates": self.step_candidates,
+                "seed": self.seed,
             }
         )
         return config

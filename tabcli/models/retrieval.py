@@ -114,16 +114,23 @@ class FreezeContexts(keras.callbacks.Callback):
 
     Args:
         after_epochs: Epochs trained with ranking at every step (0: freeze before the first).
+        through_index: Find the neighbours through an approximate index of the current keys
+            (``retrieval.search: index``; ``N`` searches) instead of an exact ``N x N`` ranking.
+        seed: Seed of the index build.
     """
 
-    def __init__(self, after_epochs: int):
+    def __init__(self, after_epochs: int, through_index: bool = False, seed: int = 0):
         super().__init__()
         self.after_epochs = int(after_epochs)
+        self.through_index = bool(through_index)
+        self.seed = int(seed)
         self.frozen_at = None
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.after_epochs:
             for layer in retrieval_layers(self.model):
+                if self.through_index:
+                    layer.build_index(seed=self.seed)
                 layer.freeze_contexts()
             self.frozen_at = epoch
 

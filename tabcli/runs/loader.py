@@ -107,7 +107,7 @@ class LoadedRun:
 
         keras = import_keras_quietly()
         try:
-            return keras.saving.load_model(self.path / "model.keras")
+            model = keras.saving.load_model(self.path / "model.keras")
         except (KeyboardInterrupt, MemoryError):
             raise
         except Exception as error:  # noqa: BLE001 - any deserialisation failure is the same advice
@@ -120,6 +120,10 @@ class LoadedRun:
                 "saved by a development version whose layers have since changed, or a damaged file, cannot "
                 "be read. Retrain it: `tabcli train " + str(self.path / "config.yaml") + "`."
             ) from error
+        from tabcli.models.key_indexes import INDEX_FOLDER, load_indexes
+
+        load_indexes(model, self.path / INDEX_FOLDER, seed=self.config.seed)
+        return model
 
     def model_spec(self):
         """The :class:`~tabcli.models.spec.ModelSpec` the model was built for."""

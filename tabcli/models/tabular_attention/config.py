@@ -8,7 +8,14 @@ from pydantic import Field, field_validator, model_validator
 
 from tabcli.models.base_config import AttentionOptions, StrictModel
 
-__all__ = ["TabularAttentionConfig", "RetrievalOptions"]
+__all__ = ["EXACT_SEARCH_MAX_CANDIDATES", "INDEX_STEP_CANDIDATES", "TabularAttentionConfig", "RetrievalOptions"]
+
+#: ``search: auto`` ranks every candidate exactly up to this many candidates and searches an index
+#: above: past it an exact training step costs several times a ``context`` step and the context
+#: freeze's N x N ranking takes minutes (benchmarks/scale.py, docs/benchmarks.md).
+EXACT_SEARCH_MAX_CANDIDATES = 50_000
+#: Candidates a training step ranks with ``search: index`` and ``step_candidates: auto``.
+INDEX_STEP_CANDIDATES = 8192
 
 
 class RetrievalOptions(StrictModel):
@@ -38,15 +45,29 @@ class RetrievalOptions(StrictModel):
     key_embedding_dim: int = Field(
         8, ge=1, le=64, description="(key_embedding: periodic) Channels per numerical column in the key encoder."
     )
+    search: Literal["auto", "exact", "index"] = Field(
+        "auto",
+        description="How neighbours are found. 'exact': every call ranks every candidate (cost grows with the "
+        "candidates). 'index': training steps rank a random sample of step_candidates candidates, and validation, "
+        "predictions and explanations search an approximate index of the candidates' keys (faiss IVF-Flat, "
+        "rebuilt before each validation and stored in the run directory; its recall@k against exact search is "
+        "measured and written to run.json). 'auto' (default): exact up to 50,000 candidates, index above; the "
+        "run's config.yaml records the choice.",
+    )
+    step_candidates: Union[Annotated[int, Field(ge=2)], Literal["auto", "all"]] = Field(
+        "auto",
+        description="Candidates each training step ranks its rows against: a number (a fresh random sample per "
+        "step, as ModernNCA trains; cost per step bounded whatever the table's size), 'all', or 'auto' (default: "
+        "all with search: exact, 8,192 with search: index).",
+    )
     freeze_after_epochs: Union[Annotated[int, Field(ge=0, le=10_000)], Literal["auto"], None] = Field(
         "auto",
         description="Epochs after which each training row's k neighbours are fixed for the rest of training "
-        "(TabR's context freeze; 4 in pytabkit's TabR 'freeze' presets): later training steps skip ranking every "
-        "candidate, while keys, weights and values keep learning; predictions always rank. 'auto' (default): 4 "
-        "with candidates: all, off with a number of candidates; null: rank at every step. Measured over 3 seeds "
-        "(docs/benchmarks.md, 2026-11-22): the same test metrics as ranking at every step, within their standard "
-        "deviation, at 1.3-1.65x instead of 2.0-2.4x the step time of inter_sample: context (benchmarks/step_time.py, "
-        "one thread, two blocks; 1.06-1.31x with one block). A number needs candidates: all (every training row's neighbours are fixed).",
+        "(TabR's context freeze; 4 in pytabkit's TabR 'freeze' presets): later training steps skip ranking, "
+        "while keys, weights and values keep learning; predictions always search. With search: index the "
+        "neighbours are found through the index (no N x N ranking). 'auto' (default): 4 with search: exact, "
+        "candidates: all and step_candidates: all, else off; null: rank at every step. A number needs "
+        "candidates: all (every training row's neighbours are fixed).",
     )
 
     @model_validator(mode="after")
@@ -59,10 +80,24 @@ class RetrievalOptions(StrictModel):
                 f"training row's neighbours, and candidates: {self.candidates} stores only some rows. Set "
                 "model.retrieval.candidates to all, or model.retrieval.freeze_after_epochs to auto or null"
             )
-        if self.freeze_after_epochs == "auto":
-            # Resolved here, so that the run's saved config.yaml records what was trained. Written
-            # to __dict__: an assignment would re-run validation (validate_assignment).
-            self.__dict__["freeze_after_epochs"] = 4 if self.candidates == "all" else None
+        return self
+
+    def resolve(self, num_candidates: int) -> "RetrievalOptions":
+        """Settle ``search``, ``step_candidates`` and ``freeze_after_epochs`` for ``num_candidates``
+        stored candidates (in place, and returned), so that the run's config.yaml records what was
+        trained. Written to ``__dict__``: an assignment would re-run validation."""
+        search = self.search
+        if search == "auto":
+            search = "exact" if num_candidates <= EXACT_SEARCH_MAX_CANDIDATES else "index"
+        step = self.step_candidates
+        if step == "auto":
+            step = "all" if search == "exact" else INDEX_STEP_CANDIDATES
+        if isinstance(step, int) and step >= num_candidates:
+            step = "all"
+        freeze = self.freeze_after_epochs
+        if freeze == "auto":
+            freeze = 4 if search == "exact" and self.candidates == "all" and step == "all" else None
+        self.__dict__.update(search=search, step_candidates=step, freeze_after_epochs=freeze)
         return self
 
     @field_validator("candidates", mode="before")

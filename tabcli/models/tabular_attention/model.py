@@ -86,7 +86,9 @@ def _retrieval(config: TabularAttentionConfig, spec: ModelSpec, inputs: dict, to
         num_classes=None if spec.task == "regression" else spec.num_classes, num_heads=config.retrieval.num_heads,
         dropout_rate=config.retrieval.dropout_rate, ffn_multiplier=config.ffn_multiplier,
         key_embedding=config.retrieval.key_embedding, key_embedding_dim=config.retrieval.key_embedding_dim,
-        num_frequencies=config.periodic_frequencies, sigma=config.periodic_sigma, name=layer_name,
+        num_frequencies=config.periodic_frequencies, sigma=config.periodic_sigma,
+        step_candidates=config.retrieval.step_candidates if isinstance(config.retrieval.step_candidates, int) else None,
+        name=layer_name,
     )
     h, _retrieved = retrieval(
         h, numerical=inputs.get("numerical"), categorical=inputs.get("categorical"),

@@ -1,0 +1,150 @@
+"""Neighbour search of RetrievalAttention through an approximate index, and sampled candidates."""
+
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+from tabcli.layers.key_index import KeyIndex, drop_own_rows
+from tabcli.layers.nearest import drop_own, nearest_candidates
+
+__all__ = ["IndexedSearch"]
+
+
+class IndexedSearch:
+    """Mixin of :class:`~tabcli.layers.RetrievalAttention` for tables too large to rank every
+    candidate at every call.
+
+    * Training calls with ``step_candidates`` set rank each batch against a fresh random sample
+      of that many candidates, drawn without replacement (a stateless random permutation,
+      ``tf.random.experimental.index_shuffle``), instead of all ``N``: a step's cost no longer
+      grows with the table. ModernNCA (Ye et al., "Revisiting Nearest Neighbor for Tabular Data",
+      ICLR 2025, §4) trains against a random share of the candidates per step.
+    * Calls with ``training=False`` search a :class:`~tabcli.layers.key_index.KeyIndex` of the
+      candidates' keys, when one is attached (:meth:`attach_index`), outside the TensorFlow
+      graph (``tf.numpy_function``), instead of ranking all ``N`` candidates.
+
+    An index holds keys computed with some weights; a call whose key weights differ from them
+    (their :meth:`key_fingerprint`) raises instead of returning neighbours of stale keys. Whoever
+    changes the weights rebuilds it (:meth:`build_index`): tabcli does before each validation and
+    after training.
+
+    The host layer provides ``num_candidates``, ``step_candidates``, ``key_kernel``,
+    ``candidate_numerical``, ``candidate_categorical``, ``features(numerical, categorical)``
+    and, with periodic keys, ``key_embedder``; it calls :meth:`_build_indexed_search` in
+    ``build``.
+    """
+
+    def _build_indexed_search(self, seed: int | None = None) -> None:
+        """Create the sampling seed and the (empty) index slot, outside Keras' tracking: neither is
+        a weight of the model or saved in model.keras."""
+        import keras
+
+        object.__setattr__(self, "_key_index", None)
+        object.__setattr__(self, "_sample_seed", keras.random.SeedGenerator(seed, name="candidate_sample_seed"))
+
+    # ----------------------------------------------------------- sampled steps
+    def _sampled_rank(self, query, candidate_index, count):
+        """Positions ``(batch, count)`` of each row's nearest among ``step_candidates`` random
+        candidates (without its own, given ``candidate_index``)."""
+        import keras
+        import tensorflow as tf  # the stateless permutation has no Keras op
+
+        size = self.step_candidates
+        seed = keras.random.randint((2,), 0, 2**31 - 1, seed=self._sample_seed, dtype="int64")
+        sample = tf.random.experimental.index_shuffle(
+            ops.arange(size, dtype="int64"), seed, self.num_candidates - 1)
+        sample = ops.cast(sample, "int32")  # (size,) distinct positions
+        candidates = self.features(ops.take(self.candidate_numerical, sample, axis=0),
+                                   ops.take(self.candidate_categorical, sample, axis=0))
+        retrieved = count if candidate_index is None else min(count + 1, size)
+        chosen = ops.take(sample, nearest_candidates(query, candidates, self.key_kernel, retrieved), axis=0)
+        return chosen if candidate_index is None else drop_own(chosen, candidate_index, count)
+
+    # ------------------------------------------------------------------ index
+    @property
+    def key_index(self) -> KeyIndex | None:
+        """The attached :class:`~tabcli.layers.key_index.KeyIndex`, or None (exact ranking)."""
+        return self._key_index
+
+    def attach_index(self, index: KeyIndex | None) -> None:
+        """Search ``index`` in calls with ``training=False`` (None: rank every candidate).
+
+        A function traced before the index was attached keeps ranking; Keras' ``predict``,
+        ``evaluate`` and ``predict_on_batch`` trace on their first call.
+
+        Raises:
+            ValueError: If the index does not hold one key per candidate.
+        """
+        if index is not None and index.size != self.num_candidates:
+            raise ValueError(f"The index holds {index.size} keys; this layer has {self.num_candidates} candidates.")
+        object.__setattr__(self, "_key_index", index)
+
+    def key_fingerprint(self):
+        """float32 ``(2 m,)``: the sum and the sum of absolute values of each weight the keys
+        come from (the key projection, the periodic key embedding), to tell an index built with
+        other weights."""
+        sources = [self.key_kernel] + (list(self.key_embedder.weights) if getattr(self, "key_embedder", None) else [])
+        parts = []
+        for weight in sources:
+            value = ops.convert_to_tensor(weight)
+            parts += [ops.sum(value), ops.sum(ops.abs(value))]
+        return ops.stack(parts)
+
+    def candidate_keys(self, batch_size: int = 65_536) -> np.ndarray:
+        """Every candidate's key with the current weights: float32 ``(N, key_dim)``, computed
+        ``batch_size`` candidates at a time."""
+        keys = []
+        for start in range(0, self.num_candidates, batch_size):
+            stop = min(start + batch_size, self.num_candidates)
+            features = self.features(self.candidate_numerical[start:stop], self.candidate_categorical[start:stop])
+            keys.append(ops.convert_to_numpy(ops.matmul(features, self.key_kernel)))
+        return np.concatenate(keys).astype(np.float32)
+
+    def build_index(self, seed: int = 0) -> KeyIndex:
+        """Build a :class:`~tabcli.layers.key_index.KeyIndex` of the current candidate keys,
+        attach it and return it."""
+        index = KeyIndex.build(self.candidate_keys(), ops.convert_to_numpy(self.key_fingerprint()), self.k, seed=seed)
+        self.attach_index(index)
+        return index
+
+    def _index_contexts(self, count: int, batch_size: int = 65_536) -> np.ndarray | None:
+        """Every candidate's ``count`` nearest other candidates ``(N, count)`` int32 through the
+        attached index, when it holds the current keys; else None (the caller ranks exactly)."""
+        index = self._key_index
+        if index is None or not index.matches(ops.convert_to_numpy(self.key_fingerprint())):
+            return None
+        keys = self.candidate_keys(batch_size)
+        retrieved = min(count + 1, self.num_candidates)
+        table = []
+        for start in range(0, self.num_candidates, batch_size):
+            found = index.search(keys[start:start + batch_size], retrieved)
+            keep = drop_own_rows(found, np.arange(start, start + len(found)), count)
+            table.append(np.take_along_axis(found, keep, axis=1))
+        return np.concatenate(table).astype(np.int32)
+
+    def _index_search(self, keys, candidate_index, count):
+        """Each row's nearest candidates by the attached index, for query keys ``(batch,
+        key_dim)`` (without the row's own position, given ``candidate_index``): positions
+        ``(batch, count)`` int32 and their keys ``(batch, count, key_dim)`` read back from the index
+        (no gradient), so that no call computes the keys of all ``N`` candidates."""
+        import tensorflow as tf  # tf.numpy_function: the index is searched outside the graph
+
+        retrieved = count if candidate_index is None else min(count + 1, self.num_candidates)
+        own = ops.full((ops.shape(keys)[0],), -1, "int32") if candidate_index is None else ops.cast(candidate_index, "int32")
+
+        def search(queries, own, fingerprint):
+            index = self._key_index
+            if not index.matches(fingerprint):
+                raise RuntimeError(
+                    f"The retrieval index of layer '{self.name}' was built with other key weights; rebuild it "
+                    "(layer.build_index()) after changing the weights.")
+            found = index.search(queries, retrieved)
+            found = np.take_along_axis(found, drop_own_rows(found, own, count), axis=1)
+            return found, index.keys_of(found)
+
+        chosen, neighbour_keys = tf.numpy_function(
+            search, [ops.stop_gradient(keys), own, self.key_fingerprint()], (tf.int32, tf.float32), name="key_index_search")
+        chosen.set_shape((None, count))
+        neighbour_keys.set_shape((None, count, self.key_dim))
+        return chosen, neighbour_keys

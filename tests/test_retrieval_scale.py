@@ -1,0 +1,180 @@
+"""Retrieval on large tables: sampled candidates per training step, search through an approximate
+index (faiss IVF-Flat), the context freeze through it, and runs that store and reload it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from keras import ops
+from typer.testing import CliRunner
+
+from conftest import REPO, TINY
+from tabcli.cli import app
+from tabcli.layers import RetrievalAttention
+from tabcli.layers.key_index import KeyIndex, exact_neighbours
+from tabcli.models.tabular_attention.config import EXACT_SEARCH_MAX_CANDIDATES, INDEX_STEP_CANDIDATES, RetrievalOptions
+
+N, WIDTH, ROWS = 3000, 16, 48
+
+
+def _layer(step_candidates=None, k=8):
+    rng = np.random.default_rng(0)
+    layer = RetrievalAttention(N, WIDTH, num_numerical=4, cardinalities=[3], k=k, num_classes=2,
+                               key_embedding="periodic", step_candidates=step_candidates, seed=3)
+    layer(np.zeros((2, WIDTH), "float32"), numerical=np.zeros((2, 4), "float32"), categorical=np.zeros((2, 1), "int32"))
+    layer.set_candidates(rng.normal(size=(N, 4)).astype("float32"), rng.integers(0, 3, (N, 1)),
+                         rng.integers(0, 2, N).astype("float32"), np.arange(N))
+    return layer
+
+
+def _inputs(seed=1):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(ROWS, WIDTH)).astype("float32"),
+            {"numerical": rng.normal(size=(ROWS, 4)).astype("float32"), "categorical": rng.integers(0, 3, (ROWS, 1)).astype("int32")})
+
+
+def _exact_index(layer):
+    """An index that probes every list: exhaustive, so its neighbours are the exact ones."""
+    index = KeyIndex.build(layer.candidate_keys(), ops.convert_to_numpy(layer.key_fingerprint()), layer.k)
+    index.index.nprobe = index.nlist
+    return index
+
+
+def _ids(layer, x, features, **kwargs):
+    return ops.convert_to_numpy(layer(x, **features, return_attention_scores=True, **kwargs)[1]["ids"])
+
+
+def test_index_search_gives_the_exact_neighbours_and_outputs():
+    layer = _layer()
+    x, features = _inputs()
+    own = {"numerical": ops.convert_to_numpy(layer.candidate_numerical)[:ROWS],
+           "categorical": ops.convert_to_numpy(layer.candidate_categorical)[:ROWS]}
+    index_of = np.arange(ROWS, dtype="int32")
+    exact_out, exact_scores = layer(x, **features, return_attention_scores=True)
+    exact_own = _ids(layer, x, own, candidate_index=index_of)
+    layer.attach_index(_exact_index(layer))
+    out, scores = layer(x, **features, return_attention_scores=True)
+    np.testing.assert_array_equal(ops.convert_to_numpy(scores["ids"]), ops.convert_to_numpy(exact_scores["ids"]))
+    np.testing.assert_allclose(ops.convert_to_numpy(out), ops.convert_to_numpy(exact_out), atol=1e-5)
+    # A candidate's own row is skipped through the index as in the exact ranking.
+    through_index = _ids(layer, x, own, candidate_index=index_of)
+    np.testing.assert_array_equal(through_index, exact_own)
+    assert not np.any(through_index == index_of[:, None])
+
+
+def test_an_index_of_other_weights_is_refused():
+    layer = _layer()
+    x, features = _inputs()
+    layer.attach_index(_exact_index(layer))
+    layer.key_kernel.assign(ops.convert_to_numpy(layer.key_kernel) * 1.01)
+    with pytest.raises(Exception, match="built with other key weights"):
+        layer(x, **features)
+    layer.build_index()
+    layer(x, **features)  # rebuilt: searches again
+
+
+def test_sampled_training_steps_draw_fresh_distinct_candidates():
+    x, features = _inputs()
+    index_of = np.arange(ROWS, dtype="int32")
+    exact = _layer()
+    first = _ids(exact, x, features, candidate_index=index_of, training=True)
+    np.testing.assert_array_equal(first, _ids(exact, x, features, candidate_index=index_of, training=True))
+    sampled = _layer(step_candidates=200)
+    draws = [_ids(sampled, x, features, candidate_index=index_of, training=True) for _ in range(2)]
+    assert not np.array_equal(draws[0], draws[1])  # a new sample per call
+    for ids in draws:
+        assert all(len(set(row)) == len(row) for row in ids)  # drawn without replacement
+        assert not np.any(ids == index_of[:, None])  # never the row itself
+    # The neighbours of a sample are nearer than random candidates, farther than the exact ones.
+    keys = sampled.candidate_keys()
+    query = ops.convert_to_numpy(ops.matmul(sampled.features(features["numerical"], features["categorical"]),
+                                            sampled.key_kernel))
+
+    def mean_distance(ids):
+        return float(np.mean(np.sum((keys[ids] - query[:, None]) ** 2, axis=-1)))
+
+    random_ids = np.random.default_rng(0).integers(0, N, size=draws[0].shape)
+    exact_ids = exact_neighbours(query, keys, sampled.k)
+    assert mean_distance(exact_ids) < mean_distance(draws[0]) < mean_distance(random_ids)
+    # A predicting call ranks every candidate, sample or not.
+    np.testing.assert_array_equal(_ids(sampled, x, features), exact_neighbours(query, keys, sampled.k))
+
+
+def test_context_freeze_through_the_index_equals_the_exact_freeze():
+    layer = _layer()
+    layer.freeze_contexts()
+    exact = ops.convert_to_numpy(layer._frozen_contexts).copy()
+    layer.attach_index(_exact_index(layer))
+    keys = layer.candidate_keys()
+
+    def distances(table):  # (N, k): a row's distances to its neighbours, nearest first
+        return np.sum((keys[table] - keys[:, None]) ** 2, axis=-1)
+
+    through_index = layer._index_contexts(layer._count(True))
+    assert not np.any(through_index == np.arange(N)[:, None])
+    # The same neighbours, up to the order of candidates at equal distance (float rounding of
+    # faiss' and TensorFlow's distances may swap a near tie at the k-th place).
+    assert np.mean(through_index == exact) > 0.999
+    np.testing.assert_allclose(distances(through_index), distances(exact), rtol=1e-4, atol=1e-5)
+    layer.freeze_contexts()
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer._frozen_contexts), through_index)
+
+
+def test_key_index_round_trip_and_short_lists(tmp_path):
+    rng = np.random.default_rng(0)
+    keys = np.concatenate([rng.normal(size=(190, 4)), 50 + rng.normal(size=(10, 4))]).astype("float32")
+    index = KeyIndex.build(keys, [1.0, 2.0], k=30, seed=0)
+    index.index.nprobe = 1  # the small cluster's list holds 10 keys: fewer than asked for
+    queries = keys[190:] + 0.01
+    found = index.search(queries, 30)
+    assert found.min() >= 0
+    np.testing.assert_array_equal(np.sort(found, axis=1), np.sort(exact_neighbours(queries, keys, 30), axis=1))
+    index.save(tmp_path / "layer.faiss")
+    loaded = KeyIndex.load(tmp_path / "layer.faiss")
+    np.testing.assert_array_equal(loaded.search(keys[:20], 5), index.search(keys[:20], 5))
+    assert loaded.matches([1.0, 2.0]) and not loaded.matches([1.0, 2.1])
+    with pytest.raises(ValueError, match="Cannot return 300 neighbours"):
+        index.search(keys[:2], 300)
+
+
+def test_search_auto_is_exact_on_small_tables_and_an_index_on_large_ones():
+    small = RetrievalOptions().resolve(EXACT_SEARCH_MAX_CANDIDATES)
+    assert (small.search, small.step_candidates, small.freeze_after_epochs) == ("exact", "all", 4)
+    large = RetrievalOptions().resolve(EXACT_SEARCH_MAX_CANDIDATES + 1)
+    assert (large.search, large.step_candidates, large.freeze_after_epochs) == ("index", INDEX_STEP_CANDIDATES, None)
+    assert RetrievalOptions(search="index", step_candidates=500).resolve(400).step_candidates == "all"
+    assert RetrievalOptions(search="index", freeze_after_epochs=2).resolve(10**6).freeze_after_epochs == 2
+
+
+def test_a_run_with_index_search_stores_measures_and_reloads_it(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["train", str(REPO / "configs/penguins/tabular_attention.yaml"), "--run-dir", str(run_dir), "--quiet"]
+    for item in [*TINY, "model.retrieval.search=index", "model.retrieval.step_candidates=60",
+                 "model.retrieval.freeze_after_epochs=1"]:
+        args += ["--set", item]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())["model"]["retrieval"]
+    assert (saved["search"], saved["step_candidates"], saved["freeze_after_epochs"]) == ("index", 60, 1)
+    report = json.loads((run_dir / "run.json").read_text())["retrieval_index"]["retrieval"]
+    assert report["kind"] == "faiss IVF-Flat" and report["rows"] > 0 and report["recall_at_k"] >= 0.9
+    assert (run_dir / "retrieval_index" / "retrieval.faiss").is_file()
+
+    from tabcli.runs.loader import LoadedRun
+
+    expected = pd.read_parquet(run_dir / "predictions/test.parquet")
+    columns = [c for c in expected.columns if c.startswith("proba_")]
+    for remove in (False, True):  # a lost index file is built again, with the same neighbours
+        if remove:
+            shutil.rmtree(run_dir / "retrieval_index")
+            (run_dir / "retrieval_index").mkdir()
+        run = LoadedRun(run_dir)
+        assert run.model.get_layer("retrieval").key_index is not None
+        frame = run.test_frame()
+        outputs = run.predict_raw(frame)
+        np.testing.assert_allclose(outputs, expected[columns].to_numpy(), atol=1e-5)
