@@ -130,7 +130,7 @@ def test_neighbour_gap_is_the_shapley_split_of_how_much_closer_the_neighbours_ar
     candidate_terms = rng.normal(size=(candidates, columns, heads * depth))
     neighbours = np.stack([rng.choice(candidates, k, replace=False) for _ in range(rows)])
     weights = rng.dirichlet(np.ones(k), size=(rows, heads))
-    gap = neighbour_gap(row_terms.astype(np.float32), CandidateTerms(candidate_terms, heads), neighbours, weights)
+    gap = neighbour_gap(row_terms.astype(np.float32), CandidateTerms.from_array(candidate_terms, heads), neighbours, weights)
     for r in range(rows):
         def value(coalition, r=r):  # the gap if only these columns' terms entered the keys
             keep = np.isin(np.arange(columns), list(coalition))[None, :, None]

@@ -178,3 +178,9 @@ def test_a_run_with_index_search_stores_measures_and_reloads_it(tmp_path):
         frame = run.test_frame()
         outputs = run.predict_raw(frame)
         np.testing.assert_allclose(outputs, expected[columns].to_numpy(), atol=1e-5)
+    # Explanations of such a run re-rank through the index (occluded keys search it too).
+    from tabcli.explain.explain import explain_run
+
+    explained = explain_run(run_dir, rows="0,1")
+    importance = pd.read_csv(explained.output / "importance.csv")
+    assert importance["retrieval_path"].notna().all() and importance["importance"].sum() > 0

@@ -15,7 +15,8 @@ candidate, minus the retrieval-weighted mean over the retrieved ones). Shapley v
 linear, so column ``j``'s share of the gap is the difference of its shares of the two means.
 A column the key ignores (``W_j ~ 0``) gets nothing; a column on which the neighbours agree with
 the row while random rows do not gets most of it. The means over all candidates need only
-their column sums, so the cost is ``O(rows * k * columns * key_dim)``, with no ranking.
+their column sums (accumulated once per layer, ``O(N)`` time, constant memory), so a row costs
+``O(k * columns * key_dim)``, with no ranking.
 """
 
 from __future__ import annotations
@@ -26,45 +27,70 @@ __all__ = ["CandidateTerms", "candidate_terms", "neighbour_gap"]
 
 
 class CandidateTerms:
-    """The stored candidates' key terms and what the gap needs of them, per retrieval head.
+    """What the gap needs of the stored candidates' key terms, per retrieval head: their means
+    over all ``N`` candidates, and the terms of any of them on demand.
+
+    The means are accumulated in blocks, and only the retrieved candidates' terms are computed
+    again when a row needs them, so memory does not grow with ``N`` (holding every candidate's
+    terms took ``4 N J key_dim`` bytes: 1.3 GB for 650,000 candidates of 8 columns).
+
+    Args:
+        terms_of: Callable from positions ``(m,)`` int to those candidates' per-column key terms
+            ``(m, J, key_dim)``.
+        num_candidates: ``N``.
+        num_heads: ``H``; heads own contiguous key channels (``key_dim = H * D``).
+        block: Candidates per block while averaging.
 
     Attributes:
-        terms: ``(N, J, H, D)`` float32: every candidate's per-column key terms, split into
-            ``H`` heads of ``D`` channels (heads own contiguous key channels).
-        self_products: ``(N, J, H)``: ``<c_{i,j}, k_i>`` per head.
-        mean_terms: ``(J, H, D)``, ``mean_keys``: ``(H, D)``, ``mean_self``: ``(J, H)``: the
-            means over all candidates.
+        mean_terms: ``(J, H, D)``, ``mean_keys``: ``(H, D)``, ``mean_self``: ``(J, H)``: the means
+            over all candidates of the terms, the keys and ``<c_{i,j}, k_i>``.
     """
 
-    def __init__(self, terms: np.ndarray, num_heads: int):
-        rows, columns, width = terms.shape
-        self.terms = np.asarray(terms, dtype=np.float32).reshape(rows, columns, num_heads, width // num_heads)
-        keys = self.terms.sum(axis=1)  # (N, H, D)
-        self.self_products = np.einsum("njhd,nhd->njh", self.terms, keys)
-        self.mean_terms = self.terms.mean(axis=0)
-        self.mean_keys = keys.mean(axis=0)
-        self.mean_self = self.self_products.mean(axis=0)
+    def __init__(self, terms_of, num_candidates: int, num_heads: int, block: int = 4096):
+        self._terms_of = terms_of
+        self.num_heads = int(num_heads)
+        sums = None
+        for start in range(0, num_candidates, block):
+            terms, products = self.terms(np.arange(start, min(start + block, num_candidates)))
+            part = (terms.sum(axis=0, dtype=np.float64), products.sum(axis=0, dtype=np.float64))
+            sums = part if sums is None else (sums[0] + part[0], sums[1] + part[1])
+        self.mean_terms = (sums[0] / num_candidates).astype(np.float32)
+        self.mean_keys = self.mean_terms.sum(axis=0)
+        self.mean_self = (sums[1] / num_candidates).astype(np.float32)
+
+    @classmethod
+    def from_array(cls, terms: np.ndarray, num_heads: int) -> "CandidateTerms":
+        """From every candidate's terms ``(N, J, key_dim)`` held in memory."""
+        terms = np.asarray(terms, dtype=np.float32)
+        return cls(lambda positions: terms[positions], len(terms), num_heads)
+
+    def terms(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The terms ``(*positions.shape, J, H, D)`` of the candidates at ``positions`` (any
+        shape) and their ``<c_{i,j}, k_i>`` ``(*positions.shape, J, H)``."""
+        positions = np.asarray(positions)
+        flat = np.asarray(self._terms_of(positions.ravel()), dtype=np.float32)
+        rows, columns, width = flat.shape
+        flat = flat.reshape(rows, columns, self.num_heads, width // self.num_heads)
+        products = np.einsum("njhd,nhd->njh", flat, flat.sum(axis=1))
+        return flat.reshape(*positions.shape, *flat.shape[1:]), products.reshape(*positions.shape, *products.shape[1:])
 
 
 def candidate_terms(layer, batch_size: int = 4096) -> CandidateTerms:
     """:class:`CandidateTerms` of a :class:`~tabcli.layers.RetrievalAttention` layer's stored
-    candidates, computed with its current weights in blocks of ``batch_size`` rows.
-
-    Memory: ``4 * N * J * key_dim`` bytes (29,387 bank marketing candidates, 16 columns, 64
-    channels: 120 MB).
-    """
+    candidates with its current weights (:meth:`~tabcli.layers.RetrievalAttention.key_terms`),
+    averaged in blocks of ``batch_size`` candidates."""
     from keras import ops
 
     numerical = ops.convert_to_numpy(layer.candidate_numerical)
     categorical = ops.convert_to_numpy(layer.candidate_categorical)
-    blocks = []
-    for start in range(0, layer.num_candidates, batch_size):
-        stop = start + batch_size
-        blocks.append(ops.convert_to_numpy(layer.key_terms(
-            numerical[start:stop] if layer.num_numerical else None,
-            categorical[start:stop] if layer.cardinalities else None,
-        )))
-    return CandidateTerms(np.concatenate(blocks, axis=0), layer.num_heads)
+
+    def terms_of(positions):
+        return ops.convert_to_numpy(layer.key_terms(
+            numerical[positions] if layer.num_numerical else None,
+            categorical[positions] if layer.cardinalities else None,
+        ))
+
+    return CandidateTerms(terms_of, layer.num_candidates, layer.num_heads, batch_size)
 
 
 def neighbour_gap(row_terms: np.ndarray, candidates: CandidateTerms, neighbours: np.ndarray,
@@ -89,7 +115,7 @@ def neighbour_gap(row_terms: np.ndarray, candidates: CandidateTerms, neighbours:
         ValueError: If the shapes disagree.
     """
     rows, columns, width = row_terms.shape
-    _, j, heads, depth = candidates.terms.shape
+    j, heads, depth = candidates.mean_terms.shape
     if (columns, width) != (j, heads * depth) or neighbours.shape[0] != rows or weights.shape != (rows, heads, neighbours.shape[1]):
         raise ValueError(
             f"Expected row terms (rows, {j}, {heads * depth}), neighbours (rows, k) and weights (rows, {heads}, k); "
@@ -103,10 +129,10 @@ def neighbour_gap(row_terms: np.ndarray, candidates: CandidateTerms, neighbours:
         keys = own.sum(axis=1)  # (r, H, D)
         p = np.asarray(weights[start:stop], dtype=np.float32)  # (r, H, k)
         chosen = neighbours[start:stop]
-        gathered = candidates.terms[chosen]  # (r, k, J, H, D)
+        gathered, products = candidates.terms(chosen)  # (r, k, J, H, D), (r, k, J, H)
         near_terms = np.einsum("rhk,rkjhd->rjhd", p, gathered)
         near_keys = near_terms.sum(axis=1)  # (r, H, D)
-        near_self = np.einsum("rhk,rkjh->rjh", p, candidates.self_products[chosen])
+        near_self = np.einsum("rhk,rkjh->rjh", p, products)
         # mean_i s_j - sum_i p_i s_j, s_j(i) = <c_j - c_{i,j}, k - k_i>; the <c_j, k> terms cancel.
         value = (np.einsum("rjhd,rhd->rjh", own, near_keys - candidates.mean_keys)
                  + np.einsum("rjhd,rhd->rjh", near_terms - candidates.mean_terms, keys)
