@@ -56,7 +56,7 @@ DATASETS = {
 #: tabcli's attention families, its baselines, and the reference FT-Transformer.
 MODELS = ["gbdt", "mlp", "ft_transformer", "tabular_attention", "multi_resolution", "interpretable", "ensemble",
           "tabular_attention_retrieval", "tabular_attention_context", "tabular_attention_retrieval_frozen",
-          "tabular_attention_retrieval_ranked"]
+          "tabular_attention_retrieval_ranked", "tabular_attention_index"]
 
 #: Named variants of a family: ``name -> (family, config overrides)``; not in the default run
 #: unless named with ``--models``.
@@ -65,6 +65,9 @@ VARIANTS = {
     # (called "tabular_attention_retrieval_light" in docs/benchmarks.md's commit 7b3813f commands).
     "tabular_attention_retrieval": ("tabular_attention", ["model.inter_sample=retrieval"]),
     "tabular_attention_context": ("tabular_attention", ["model.inter_sample=context"]),
+    # The large-table path forced on a table small enough to compare it with exact ranking:
+    # sampled candidates per training step, index search for validation and predictions.
+    "tabular_attention_index": ("tabular_attention", ["model.retrieval.search=index"]),
     # Two blocks and the freeze, and two blocks ranking every candidate at every step
     # (the retrieval measured at commit 36c9e28 in docs/benchmarks.md).
     "tabular_attention_retrieval_frozen": ("tabular_attention", ["model.inter_sample=retrieval",
@@ -85,7 +88,7 @@ DEFAULT_MODELS = [m for m in MODELS if m not in VARIANTS]
 #: last cells to finish are short ones.
 MODEL_COST = {"gbdt": 0.02, "mlp": 0.1, "interpretable": 0.8, "ft_transformer": 1.0, "tabular_attention": 1.2,
               "ensemble": 1.3, "multi_resolution": 1.6, "tabular_attention_retrieval": 1.3,
-              "tabular_attention_context": 1.2, "tabular_attention_retrieval_frozen": 1.6,
+              "tabular_attention_context": 1.2, "tabular_attention_index": 1.3, "tabular_attention_retrieval_frozen": 1.6,
               "tabular_attention_retrieval_ranked": 2.0}
 
 #: The reference's width and depth match tabcli's defaults (AttentionOptions: d_model 64,
