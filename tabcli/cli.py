@@ -280,12 +280,15 @@ def tune(
     timeout: Optional[str] = typer.Option(None, "--timeout", "-t", metavar="DURATION", help="Stop starting trials after this time: 90s, 20m, 1h30m."),
     storage: Optional[str] = typer.Option(
         None, "--storage", metavar="URL",
-        help="Optuna storage. Default: SQLite `OUTPUT/study.db`. `postgresql://user:pass@host/db` lets any number of "
-        "`tabcli tune --resume` processes, on any machines, share one study (pip install 'tabcli[postgres]').",
+        help="Optuna storage. Default: SQLite `OUTPUT/study.db`. With a URL given here the study is shared: the same "
+        "command, started on any number of machines, creates the study once and every other process joins it "
+        "(`postgresql://user:pass@host/db`; pip install 'tabcli[postgres]').",
     ),
     study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the config's name)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Tune folder (default: `<output.dir>/<name>-tune`)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue (or join) the existing study; finished trials are kept, never repeated."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the existing study (it must exist); finished trials are kept, never "
+                                "repeated. Needed to reuse a tune folder with the default storage; with --storage URL a process "
+                                "joins the study without it."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Trials at once, each in its own process with cores/jobs threads."),
     refit: int = typer.Option(0, "--refit", min=0, metavar="K",
                               help="After the search, train the best and the starting config with K seeds each (same split) "
@@ -297,7 +300,7 @@ def tune(
 
     The metric is read from the validation split (test rows never choose anything). Without
     `tune.space` each model family searches its documented default space (docs/tuning.md).
-    Writes to the tune folder: study.db (SQLite storage), trials/trial-NNNN (run directories),
+    Writes to the tune folder: study.db (SQLite storage), study.json (the study it belongs to), trials/trial-NNNN (run directories),
     trials.csv / trials.md / trials.json, best.yaml (`tabcli train best.yaml` retrains the best trial),
     plots/ (history, importances, slices), report.html and, with --refit, refit.json / refit.md.
     """
@@ -324,8 +327,12 @@ def tune(
                           f"over seeds {', '.join(map(str, outcome.refit['seeds']))}")
     console.print(f"trials: {escape(str(outcome.folder / 'trials.csv'))} · report: {escape(str(outcome.folder / 'report.html'))}")
     if outcome.interrupted:
-        console.print(f"[bold red]Interrupted.[/] Continue with: tabcli tune {escape(str(config))} --resume "
-                      f"--output {escape(str(outcome.folder))}")
+        again = f"tabcli tune {config} --resume --output {outcome.folder}"
+        if storage:
+            from tabcli.tune.study import safe_url
+
+            again += f" --storage {safe_url(storage)} --study {outcome.study_name}"
+        console.print(f"[bold red]Interrupted.[/] Continue with: {escape(again)}")
         raise typer.Exit(130)
     if outcome.best_number is None:
         console.print("[bold red]No trial completed[/]; see the error column of trials.csv.")
