@@ -138,7 +138,8 @@ def test_processes_share_a_postgres_study_and_a_killed_one_resumes(tmp_path, pos
 def test_the_same_command_on_two_machines_joins_one_study(tmp_path, postgres_url):
     """Two identical `tabcli tune --storage URL --study NAME` commands started together (a CI
     matrix, a job array): neither needs --resume, both finish, and the study holds the trials of
-    both with distinct numbers and run directories; the starting config is evaluated once."""
+    both with distinct numbers and run directories; the starting config is evaluated once, and
+    the shared --output folder gets one refit."""
     import optuna
 
     config = {
@@ -153,7 +154,7 @@ def test_the_same_command_on_two_machines_joins_one_study(tmp_path, postgres_url
     out = tmp_path / "tune"
     env = {**os.environ, "TABCLI_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     base = [sys.executable, "-m", "tabcli", "tune", str(path), "--storage", postgres_url, "--output", str(out)]
-    command = base + ["--study", "shared", "--trials", "2"]
+    command = base + ["--study", "shared", "--trials", "2", "--refit", "1"]
     processes = [subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                  for _ in range(2)]
     outputs = [process.communicate(timeout=300)[0] for process in processes]
@@ -169,6 +170,10 @@ def test_the_same_command_on_two_machines_joins_one_study(tmp_path, postgres_url
     for run_dir in run_dirs:
         assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
     assert json.loads((out / "study.json").read_text())["study"] == "shared"
+    # One folder, one refit: the first process to finish refits, the other leaves its runs alone.
+    assert sorted("refit best:" in text for text in outputs) == [False, True], outputs
+    assert sorted("no refit:" in " ".join(text.split()) for text in outputs) == [False, True], outputs
+    assert sorted(p.name for p in (out / "refit").iterdir() if p.is_dir()) == ["best-7", "default-7"]
 
     # Another study into the same folder would reuse its trial numbers: refused, nothing touched.
     before = sorted(p.name for p in (out / "trials").iterdir())

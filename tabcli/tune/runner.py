@@ -238,13 +238,16 @@ def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcom
         write_trials(folder, rows)
         best_config = write_best(folder, base, study, metric)
         best = best_trial(study)
-        if request.refit and best is not None and not interrupted:
+        if request.refit and best is not None and not interrupted and _claim_refit(request, folder):
             from tabcli.tune.refit import refit
 
             try:
                 refit_result = refit(base, best.params, request.refit, folder, metric, progress=say, jobs=request.jobs)
             except KeyboardInterrupt:
                 interrupted = True
+        elif request.refit and best is not None and not interrupted:
+            say(f"[yellow]note:[/] no refit: {escape(str(folder / 'refit'))} already holds the refit of another process "
+                "sharing this tune folder.")
         from tabcli.tune.plots import search_plots
         from tabcli.tune.report import write_tune_report
 
@@ -318,6 +321,22 @@ def _run_workers(request: TuneRequest, study, storage: str, name: str, folder: P
     if broken:
         index, code = broken[0]
         raise TabcliError(f"tune worker {index} stopped with exit code {code}; see {_worker_log(folder, index)}.")
+
+
+def _claim_refit(request: TuneRequest, folder: Path) -> bool:
+    """Whether this process may write the refit runs into ``<folder>/refit``.
+
+    Processes sharing a study may share a tune folder too; the first to finish creates
+    ``refit/`` (atomically) and refits, the others leave it alone instead of overwriting its run
+    directories. With the default storage the folder is this search's own: always true.
+    """
+    if request.storage is None:
+        return True
+    try:
+        (folder / "refit").mkdir()
+    except FileExistsError:
+        return False
+    return True
 
 
 def _worker_log(folder: Path, index: int) -> Path:
