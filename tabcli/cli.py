@@ -341,8 +341,9 @@ def tune(
 
     The metric is read from the validation split (test rows never choose anything). Without
     `tune.space` each model family searches its documented default space (docs/tuning.md).
-    Writes to the tune folder: study.db (SQLite storage), study.json (the study it belongs to), trials/trial-NNNN (run directories),
-    trials.csv / trials.md / trials.json, best.yaml (`tabcli train best.yaml` retrains the best trial),
+    Writes to the tune folder: study.db (SQLite storage), study.json (the study it belongs to),
+    trials/trial-NNNN (run directories), trials.csv / trials.md / trials.json, best.yaml
+    (`tabcli train best.yaml` retrains the best trial),
     plots/ (history, importances, slices), report.html and, with --refit, refit.json / refit.md.
     """
     console = _console()

@@ -246,8 +246,8 @@ def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcom
             except KeyboardInterrupt:
                 interrupted = True
         elif request.refit and best is not None and not interrupted:
-            say(f"[yellow]note:[/] no refit: {escape(str(folder / 'refit'))} already holds the refit of another process "
-                "sharing this tune folder.")
+            say(f"[yellow]note:[/] no refit: {escape(str(folder / 'refit'))} already exists (the refit of another process "
+                "sharing this tune folder, or an earlier one); remove it to refit here.")
         from tabcli.tune.plots import search_plots
         from tabcli.tune.report import write_tune_report
 
