@@ -13,7 +13,7 @@ import typer
 
 from tabcli._version import __version__
 from tabcli.cli_support import console as _console
-from tabcli.cli_support import escape, metrics_table, user_errors
+from tabcli.cli_support import DefaultCommandGroup, GroupDefaultCommand, escape, metrics_table, user_errors
 
 EXIT_CODES = """Exit codes: 0 success; 1 training failed (e.g. the loss diverged) or an unexpected error;
 2 invalid config, data or arguments (nothing is trained); 130 interrupted (Ctrl-C)."""
@@ -214,8 +214,17 @@ def explain(
 
 BATCH_EXIT_CODES = "Exit codes: 0 every run completed and every gate passed; 1 a run failed; 3 a gate failed; 2 invalid arguments; 130 interrupted."
 
+batch_app = typer.Typer(
+    cls=DefaultCommandGroup,
+    help="Run many experiments unattended and write a leaderboard and a JUnit report; `tabcli batch merge` joins shards.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+app.add_typer(batch_app, name="batch")
 
-@app.command(epilog=BATCH_EXIT_CODES)
+
+@batch_app.command(DefaultCommandGroup.default_command, cls=GroupDefaultCommand, hidden=True, epilog=BATCH_EXIT_CODES)
 def batch(
     configs: List[Path] = typer.Argument(..., help="Config files and/or folders (searched recursively for *.yaml).", show_default=False),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Runs in parallel; each gets cores/jobs CPU threads."),
@@ -224,10 +233,16 @@ def batch(
     gate: Optional[List[str]] = typer.Option(
         None, "--gate", "-g", metavar="EXPR",
         help="Pass/fail condition on the mean over repeats, e.g. `test.roc_auc>=0.92`, `test.rmse<=gbdt*1.05` "
-        "(relative to the gbdt run on the same table), `penguins*:test.accuracy>0.95`. Repeatable.",
+        "(relative to the gbdt run on the same table), `penguins*:test.accuracy>0.95`. Repeatable. "
+        "With --shard, give it to `tabcli batch merge` instead.",
     ),
     output: Path = typer.Option(Path("batch"), "--output", "-o", help="Folder for runs, logs, leaderboard and JUnit report."),
     resume: bool = typer.Option(False, "--resume", help="Keep runs already completed in OUTPUT; re-run failed or interrupted ones."),
+    shard: Optional[str] = typer.Option(
+        None, "--shard", metavar="K/N",
+        help="Run only the K-th of N disjoint parts of the batch (configs x repeats, sorted, split round-robin), e.g. "
+        "`--shard 2/3`: the same command with K = 1..N on N machines runs the whole batch once.",
+    ),
 ) -> None:
     """Run many experiments unattended and write a leaderboard (CSV, Markdown, JSON) and a JUnit report.
 
@@ -235,13 +250,39 @@ def batch(
     recorded with its error and the others go on. The leaderboard gives, per config, the test
     primary metric (ROC AUC, accuracy or RMSE) as mean ± std over repeats, train time, parameter
     count and status, sorted best first within each table.
+
+    Across machines: run `--shard K/N` on each, then `tabcli batch merge DIRS... --gate EXPR`
+    on their output folders for one leaderboard, JUnit report and gate verdict.
     """
     console = _console()
     with user_errors():
         from tabcli.batch.batch import run_batch
+        from tabcli.batch.shards import parse_shard
 
         result = run_batch(configs, jobs=jobs, repeat=repeat, overrides=set_ or [], gates=gate or [], output=output,
-                           resume=resume, console=console)
+                           resume=resume, console=console, shard=parse_shard(shard))
+    raise typer.Exit(result.exit_code)
+
+
+@batch_app.command("merge", epilog=BATCH_EXIT_CODES)
+def batch_merge(
+    dirs: List[Path] = typer.Argument(..., help="The --output folders of `tabcli batch --shard K/N`, one per shard.", show_default=False),
+    gate: Optional[List[str]] = typer.Option(
+        None, "--gate", "-g", metavar="EXPR", help="Pass/fail condition on the merged results, as in `tabcli batch` (repeatable)."
+    ),
+    output: Path = typer.Option(Path("batch"), "--output", "-o", help="Folder for the merged leaderboard, gates.json and JUnit report."),
+) -> None:
+    """Merge the folders of a batch run in shards into one leaderboard (CSV, Markdown, JSON) and JUnit report.
+
+    Every shard of the batch must be given once. Means over repeats and gates such as
+    `test.rmse<=gbdt*1.05` are computed on the merged runs, exactly as if the batch had run on
+    one machine; the leaderboard's run directories point into the shard folders.
+    """
+    console = _console()
+    with user_errors():
+        from tabcli.batch.batch import merge_batches
+
+        result = merge_batches(dirs, gates=gate or [], output=output, console=console)
     raise typer.Exit(result.exit_code)
 
 
@@ -280,12 +321,15 @@ def tune(
     timeout: Optional[str] = typer.Option(None, "--timeout", "-t", metavar="DURATION", help="Stop starting trials after this time: 90s, 20m, 1h30m."),
     storage: Optional[str] = typer.Option(
         None, "--storage", metavar="URL",
-        help="Optuna storage. Default: SQLite `OUTPUT/study.db`. `postgresql://user:pass@host/db` lets any number of "
-        "`tabcli tune --resume` processes, on any machines, share one study (pip install 'tabcli[postgres]').",
+        help="Optuna storage. Default: SQLite `OUTPUT/study.db`. With a URL given here the study is shared: the same "
+        "command, started on any number of machines, creates the study once and every other process joins it "
+        "(`postgresql://user:pass@host/db`; pip install 'tabcli[postgres]').",
     ),
     study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the config's name)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Tune folder (default: `<output.dir>/<name>-tune`)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue (or join) the existing study; finished trials are kept, never repeated."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the existing study (it must exist); finished trials are kept, never "
+                                "repeated. Needed to reuse a tune folder with the default storage; with --storage URL a process "
+                                "joins the study without it."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Trials at once, each in its own process with cores/jobs threads."),
     refit: int = typer.Option(0, "--refit", min=0, metavar="K",
                               help="After the search, train the best and the starting config with K seeds each (same split) "
@@ -297,8 +341,9 @@ def tune(
 
     The metric is read from the validation split (test rows never choose anything). Without
     `tune.space` each model family searches its documented default space (docs/tuning.md).
-    Writes to the tune folder: study.db (SQLite storage), trials/trial-NNNN (run directories),
-    trials.csv / trials.md / trials.json, best.yaml (`tabcli train best.yaml` retrains the best trial),
+    Writes to the tune folder: study.db (SQLite storage), study.json (the study it belongs to),
+    trials/trial-NNNN (run directories), trials.csv / trials.md / trials.json, best.yaml
+    (`tabcli train best.yaml` retrains the best trial),
     plots/ (history, importances, slices), report.html and, with --refit, refit.json / refit.md.
     """
     console = _console()
@@ -324,8 +369,12 @@ def tune(
                           f"over seeds {', '.join(map(str, outcome.refit['seeds']))}")
     console.print(f"trials: {escape(str(outcome.folder / 'trials.csv'))} · report: {escape(str(outcome.folder / 'report.html'))}")
     if outcome.interrupted:
-        console.print(f"[bold red]Interrupted.[/] Continue with: tabcli tune {escape(str(config))} --resume "
-                      f"--output {escape(str(outcome.folder))}")
+        again = f"tabcli tune {config} --resume --output {outcome.folder}"
+        if storage:
+            from tabcli.tune.study import safe_url
+
+            again += f" --storage {safe_url(storage)} --study {outcome.study_name}"
+        console.print(f"[bold red]Interrupted.[/] Continue with: {escape(again)}")
         raise typer.Exit(130)
     if outcome.best_number is None:
         console.print("[bold red]No trial completed[/]; see the error column of trials.csv.")

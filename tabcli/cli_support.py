@@ -1,13 +1,15 @@
-"""Console helpers shared by the ``tabcli`` commands: consoles, escaping, metric tables, and the
-one place where user errors become a one-paragraph message and an exit code."""
+"""Console helpers shared by the ``tabcli`` commands: consoles, escaping, metric tables, the
+one place where user errors become a one-paragraph message and an exit code, and a command group
+whose default command runs when no subcommand is named."""
 
 from __future__ import annotations
 
 import contextlib
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
-__all__ = ["error_console", "user_errors", "escape", "console", "metrics_table"]
+__all__ = ["error_console", "user_errors", "escape", "console", "metrics_table", "DefaultCommandGroup", "GroupDefaultCommand"]
 
 
 def error_console():
@@ -116,3 +118,33 @@ class LiveProgress:
     def __exit__(self, *exc):
         if self.progress is not None:
             self.progress.stop()
+
+
+class DefaultCommandGroup(TyperGroup):
+    """A command group that also works as a command: ``tabcli batch CONFIGS...`` runs the group's
+    default command, ``tabcli batch merge DIRS...`` its ``merge`` subcommand.
+
+    Arguments whose first word names no subcommand (config paths, options, ``--help``) go to the
+    subcommand named :attr:`default_command` (registered hidden, with
+    :class:`GroupDefaultCommand`), so the group keeps the usage, help and errors of a plain
+    command. A config folder named like a subcommand is reached as ``./NAME``.
+    """
+
+    default_command = "run"
+
+    def parse_args(self, ctx, args):
+        """Put the default command's name in front of ``args`` unless they start with a subcommand."""
+        if not args or args[0] not in self.commands:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+class GroupDefaultCommand(TyperCommand):
+    """The default command of a :class:`DefaultCommandGroup`: its usage line, help and error
+    messages name the group (``tabcli batch CONFIGS...``), not ``tabcli batch run``."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        """A context that takes the group's place in the command path."""
+        if parent is not None:
+            info_name, parent = parent.info_name, parent.parent
+        return super().make_context(info_name, args, parent=parent, **extra)

@@ -1,15 +1,19 @@
-"""`tabcli batch`: gate grammar, exit codes, a failing config mid-batch, resume, leaderboard, JUnit."""
+"""`tabcli batch`: gate grammar, exit codes, a failing config mid-batch, resume, leaderboard, JUnit, and a
+batch split with --shard over processes and merged with `tabcli batch merge`."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import DATASETS
+from conftest import DATASETS, REPO
 from tabcli.batch.gates import evaluate_gates, parse_gate
 from tabcli.cli import app
 from tabcli.errors import ConfigError
@@ -115,3 +119,71 @@ def test_batch_refuses_to_mix_with_an_earlier_batch_without_resume(tmp_path):
     assert result.exit_code == 2 and "does not exist" in result.output
     result = runner.invoke(app, ["batch", str(config), "--gate", "accuracy>0.9"])
     assert result.exit_code == 2 and "Expected [CONFIG_GLOB:]SPLIT.METRIC OP VALUE" in result.output
+
+
+def test_bad_shard_is_refused_naming_the_option(tmp_path):
+    config = _config(tmp_path, "p", DATASETS / "penguins.csv", "species")
+    for text in ("0/3", "4/3", "x", "1/0", "2"):
+        result = runner.invoke(app, ["batch", str(config), "--shard", text, "--output", str(tmp_path / "out")])
+        assert result.exit_code == 2 and "--shard expects K/N" in result.output, (text, result.output)
+    result = runner.invoke(app, ["batch", str(config), "--shard", "1/2", "--gate", "test.accuracy>0.9", "--output", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "tabcli batch merge" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_batch_in_three_shards_merges_into_the_unsplit_leaderboard(tmp_path):
+    """The same batch run whole and as `--shard K/3` on three "machines" (concurrent processes):
+    the shards split the runs, every config's repeats spread over shards, and `batch merge` gives
+    the unsplit leaderboard, JUnit report and gate verdicts (a gate relative to gbdt needs runs of
+    two shards)."""
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    _config(configs, "gbdt", DATASETS / "penguins.csv", "species", max_iter=20)
+    (configs / "mlp.yaml").write_text(yaml.safe_dump({
+        "data": {"train": str(DATASETS / "penguins.csv"), "target": "species"},
+        "model": {"type": "mlp", "hidden_units": [16]}, "training": {"batch_size": 64}, "output": {"tensorboard": False},
+    }))
+    # --jobs 2 everywhere: each run gets the same thread count, hence the same floating-point results.
+    command = [sys.executable, "-m", "tabcli", "batch", str(configs), "--repeat", "2", "--jobs", "2", "--set", "training.epochs=1"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    outputs = {name: tmp_path / name for name in ("whole", "shard-1", "shard-2", "shard-3")}
+    processes = {
+        name: subprocess.Popen(command + ["--output", str(folder)] + ([] if name == "whole" else ["--shard", f"{name[-1]}/3"]),
+                               env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for name, folder in outputs.items()
+    }
+    logs = {name: process.communicate(timeout=600)[0] for name, process in processes.items()}
+    assert all(p.returncode == 0 for p in processes.values()), logs
+
+    shards = [outputs[f"shard-{k}"] for k in (1, 2, 3)]
+    ran = [{str(p.relative_to(shard / "runs")) for p in (shard / "runs").glob("*/seed-*")} for shard in shards]
+    # the plan sorted by (config, seed), dealt round-robin: each config's two seeds land on two shards
+    assert ran == [{"gbdt/seed-42", "mlp/seed-43"}, {"gbdt/seed-43"}, {"mlp/seed-42"}]
+
+    merged = tmp_path / "merged"
+    result = runner.invoke(app, ["batch", "merge", *map(str, shards), "--output", str(merged), "--gate", "test.accuracy>=gbdt*0.1"])
+    assert result.exit_code == 0, result.output
+    same = ("config", "family", "dataset", "task", "metric", "mean", "std", "means", "stds", "completed", "runs", "status")
+    whole_rows = json.loads((outputs["whole"] / "leaderboard.json").read_text())
+    merged_rows = json.loads((merged / "leaderboard.json").read_text())
+    assert [{k: row[k] for k in same} for row in merged_rows] == [{k: row[k] for k in same} for row in whole_rows]
+    assert all(row["completed"] == 2 for row in merged_rows)
+    assert all(run_dir.startswith(str(tmp_path / "shard-")) for row in merged_rows for run_dir in row["run_dirs"])
+    run_suite = ET.parse(merged / "junit.xml").getroot().find("testsuite[@name='runs']")
+    assert run_suite.get("tests") == "4" and run_suite.get("failures") == "0"
+    gates = json.loads((merged / "gates.json").read_text())
+    assert [(g["config"], g["passed"]) for g in gates] == [("mlp", True)]
+    assert (merged / "leaderboard.md").read_text().count("| 2/2 |") == 2 and (merged / "leaderboard.csv").is_file()
+
+    failing = runner.invoke(app, ["batch", "merge", *map(str, shards), "--output", str(merged), "--gate", "test.accuracy>=gbdt*1.5"])
+    assert failing.exit_code == 3, failing.output
+    gates = json.loads((merged / "gates.json").read_text())
+    assert [(g["config"], g["passed"]) for g in gates] == [("mlp", False)]  # compared with gbdt's runs on other shards
+
+    for args, message in (([shards[0], shards[1]], "Shard 3/3 missing"), ([shards[0], *shards], "are both shard 1/3"),
+                          ([*shards, outputs["whole"]], "parts of different batches"), ([tmp_path / "configs"], "holds no batch.json")):
+        result = runner.invoke(app, ["batch", "merge", *map(str, args), "--output", str(tmp_path / "never")])
+        assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    result = runner.invoke(app, ["batch", "merge", *map(str, shards), "--output", str(shards[0])])
+    assert result.exit_code == 2 and "is one of the shard folders" in result.output
+    assert not (tmp_path / "never").exists()

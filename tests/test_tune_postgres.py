@@ -133,3 +133,52 @@ def test_processes_share_a_postgres_study_and_a_killed_one_resumes(tmp_path, pos
     for trial in trials.itertuples():
         info = json.loads((Path(trial.run_dir) / "run.json").read_text())
         assert info["status"] == ("failed" if trial.trial == killed.number else "completed")
+
+
+def test_the_same_command_on_two_machines_joins_one_study(tmp_path, postgres_url):
+    """Two identical `tabcli tune --storage URL --study NAME` commands started together (a CI
+    matrix, a job array): neither needs --resume, both finish, and the study holds the trials of
+    both with distinct numbers and run directories; the starting config is evaluated once, and
+    the shared --output folder gets one refit."""
+    import optuna
+
+    config = {
+        "seed": 7,
+        "data": {"train": str(DATASETS / "penguins.csv"), "target": "species"},
+        "model": {"type": "gbdt", "max_iter": 20},
+        "output": {"tensorboard": False, "save_attention": False},
+        "tune": {"space": {"model.learning_rate": {"float": [0.03, 0.3], "log": True}}},
+    }
+    path = tmp_path / "penguins.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "tune"
+    env = {**os.environ, "TABCLI_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "tabcli", "tune", str(path), "--storage", postgres_url, "--output", str(out)]
+    command = base + ["--study", "shared", "--trials", "2", "--refit", "1"]
+    processes = [subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for _ in range(2)]
+    outputs = [process.communicate(timeout=300)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], "\n".join(outputs)
+
+    trials = optuna.load_study(study_name="shared", storage=postgres_url).get_trials()
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    assert {t.user_attrs["pid"] for t in trials} == {p.pid for p in processes}
+    assert sum("fixed_params" in t.system_attrs for t in trials) == 1  # the starting config, queued once
+    run_dirs = {Path(t.user_attrs["run_dir"]) for t in trials}
+    assert run_dirs == {out / "trials" / f"trial-{n:04d}" for n in range(4)}
+    for run_dir in run_dirs:
+        assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+    assert json.loads((out / "study.json").read_text())["study"] == "shared"
+    # One folder, one refit: the first process to finish refits, the other leaves its runs alone.
+    assert sorted("refit best:" in text for text in outputs) == [False, True], outputs
+    assert sorted("no refit:" in " ".join(text.split()) for text in outputs) == [False, True], outputs
+    assert sorted(p.name for p in (out / "refit").iterdir() if p.is_dir()) == ["best-7", "default-7"]
+
+    # Another study into the same folder would reuse its trial numbers: refused, nothing touched.
+    before = sorted(p.name for p in (out / "trials").iterdir())
+    other = subprocess.run(base + ["--study", "other", "--trials", "1"], env=env, cwd=REPO, capture_output=True, text=True,
+                           timeout=300)
+    assert other.returncode == 2, other.stdout + other.stderr
+    assert "holds the trials of study 'shared'" in " ".join(other.stderr.split())
+    assert sorted(p.name for p in (out / "trials").iterdir()) == before

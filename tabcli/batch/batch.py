@@ -1,4 +1,5 @@
-"""``tabcli batch`` end to end: plan, run, leaderboard, gates, JUnit."""
+"""``tabcli batch`` end to end: plan, run, leaderboard, gates, JUnit; and ``tabcli batch merge``, the same
+report from the folders of a batch run in shards."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from tabcli.batch.junit import write_junit
 from tabcli.batch.leaderboard import summarize, write_leaderboard
 from tabcli.batch.plan import collect_configs, plan_runs
 from tabcli.batch.runner import Outcome, run_all
+from tabcli.batch.shards import read_shards, select_shard, write_manifest
 from tabcli.cli_support import LiveProgress
 from tabcli.errors import ConfigError
 
-__all__ = ["BatchResult", "run_batch", "EXIT_OK", "EXIT_RUN_FAILED", "EXIT_GATE_FAILED"]
+__all__ = ["BatchResult", "run_batch", "merge_batches", "report", "EXIT_OK", "EXIT_RUN_FAILED", "EXIT_GATE_FAILED"]
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_GATE_FAILED = 0, 1, 3
 
@@ -29,11 +31,18 @@ class BatchResult:
     exit_code: int
 
 
-def run_batch(configs, jobs=1, repeat=1, overrides=(), gates=(), output=Path("batch"), resume=False, console=None) -> BatchResult:
+def run_batch(configs, jobs=1, repeat=1, overrides=(), gates=(), output=Path("batch"), resume=False, console=None,
+              shard: tuple[int, int] | None = None) -> BatchResult:
     """Run every config ``repeat`` times, ``jobs`` at a time, and report.
 
     Writes into ``output``: ``runs/<config>/seed-<seed>/`` (run directories), ``logs/``,
-    ``leaderboard.{csv,md,json}``, ``gates.json`` and ``junit.xml``.
+    ``leaderboard.{csv,md,json}``, ``gates.json``, ``junit.xml`` and ``batch.json`` (what
+    ``tabcli batch merge`` reads).
+
+    Args:
+        shard: ``(K, N)``: run only the K-th of N disjoint parts of the plan
+            (:func:`~tabcli.batch.shards.select_shard`); the leaderboard and report cover that
+            part. Gates need the whole batch, so they are refused with a shard.
 
     Returns:
         :class:`BatchResult`; ``exit_code`` is 0 (all completed, gates passed), 1 (a run
@@ -41,23 +50,70 @@ def run_batch(configs, jobs=1, repeat=1, overrides=(), gates=(), output=Path("ba
 
     Raises:
         ConfigError: For unreadable gate expressions or ones that could never be checked
-            (:func:`~tabcli.batch.gates.check_gates`), no configs, or an ``output`` holding runs
-            without ``resume``.
+            (:func:`~tabcli.batch.gates.check_gates`), gates with ``shard``, no configs, or an
+            ``output`` holding runs without ``resume``.
     """
     output = Path(output)
     parsed_gates = [parse_gate(text) for text in gates]
+    if shard is not None and parsed_gates:
+        raise ConfigError(
+            "--gate cannot be checked on one shard: a gate compares means over repeats and other families, which "
+            "other shards may hold. Run the shards without --gate and pass it to `tabcli batch merge SHARD_DIRS...`."
+        )
     files = collect_configs([Path(c) for c in configs])
     if (output / "runs").exists() and any((output / "runs").iterdir()) and not resume:
         raise ConfigError(f"'{output}' already holds runs of a batch; pass --resume to continue it, or choose another --output.")
     planned = plan_runs(files, repeat, list(overrides), output)
     check_gates(parsed_gates, {run.config_id: run.task for run in planned})
+    mine = planned if shard is None else select_shard(planned, *shard)
     say = console.print if console is not None else (lambda *a, **k: None)
-    say(f"batch: {len(files)} config(s) x {repeat} seed(s) = {len(planned)} run(s), {jobs} at a time -> {output}")
-    progress = _Progress(console, len(planned))
+    part = "" if shard is None else f"; shard {shard[0]}/{shard[1]} runs {len(mine)} of them"
+    say(f"batch: {len(files)} config(s) x {repeat} seed(s) = {len(planned)} run(s){part}, {jobs} at a time -> {output}")
+    progress = _Progress(console, len(mine))
     with progress:  # on Ctrl-C/SIGTERM run_all stops its children; --resume re-runs what they left
-        outcomes = run_all(planned, list(overrides), jobs, resume, on_done=progress.done)
+        outcomes = run_all(mine, list(overrides), jobs, resume, on_done=progress.done)
+    write_manifest(output, planned, shard or (1, 1), list(overrides), outcomes)
+    return report(outcomes, parsed_gates, output, console)
+
+
+def merge_batches(folders, gates=(), output=Path("batch"), console=None) -> BatchResult:
+    """One leaderboard, JUnit report and gate verdict from the folders of a batch run in shards
+    (``tabcli batch --shard K/N``, one folder per shard), as if it had run on one machine.
+
+    Writes ``leaderboard.{csv,md,json}``, ``gates.json`` and ``junit.xml`` into ``output``; the
+    leaderboard's run directories point into the shard folders.
+
+    Returns:
+        :class:`BatchResult`, with the exit codes of :func:`run_batch`.
+
+    Raises:
+        ConfigError: For unreadable gates, gates that could never be checked, ``output`` being
+            one of the shard folders, or shard folders that do not make one whole batch
+            (:func:`~tabcli.batch.shards.read_shards`).
+    """
+    output = Path(output)
+    parsed_gates = [parse_gate(text) for text in gates]
+    folders = [Path(f) for f in folders]
+    if any(output.resolve() == folder.resolve() for folder in folders):
+        raise ConfigError(f"--output '{output}' is one of the shard folders; its own leaderboard would be replaced. "
+                          "Choose another --output.")
+    outcomes = read_shards(folders)
+    check_gates(parsed_gates, {o.run.config_id: o.run.task for o in outcomes})
+    if console is not None:
+        console.print(f"batch merge: {len(outcomes)} run(s) from {len(folders)} shard folder(s) -> {output}")
+    return report(outcomes, parsed_gates, output, console)
+
+
+def report(outcomes: list[Outcome], gates: list, output: Path, console=None) -> BatchResult:
+    """Leaderboard, gate verdicts and JUnit report of ``outcomes``, written into ``output``
+    (``leaderboard.{csv,md,json}``, ``gates.json``, ``junit.xml``) and printed on ``console``.
+
+    Returns:
+        :class:`BatchResult` with the exit code: 1 if a run did not complete, else 3 if a gate
+        failed, else 0.
+    """
     rows = summarize(outcomes)
-    gate_results = evaluate_gates(parsed_gates, rows)
+    gate_results = evaluate_gates(gates, rows)
     written = write_leaderboard(rows, output)
     written["junit"] = write_junit(outcomes, gate_results, output / "junit.xml")
     from tabcli.runs.run_dir import write_json_atomic

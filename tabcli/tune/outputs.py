@@ -1,4 +1,4 @@
-"""What `tabcli tune` writes in its folder: the trial table (CSV, Markdown, JSON) and best.yaml."""
+"""What `tabcli tune` writes in its folder: the trial table (CSV, Markdown, JSON), best.yaml and study.json."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pandas as pd
 from tabcli.config.loader import config_to_yaml
 from tabcli.runs.run_dir import write_atomic, write_json_atomic
 from tabcli.tune.space import trial_config
+from tabcli.tune.study import safe_url
 
-__all__ = ["trial_rows", "write_trials", "write_best", "best_trial"]
+__all__ = ["trial_rows", "write_trials", "write_best", "best_trial", "write_study_marker", "study_marker"]
 
 
 def best_trial(study):
@@ -97,3 +98,18 @@ def write_best(folder: Path, base: dict, study, metric: str) -> Path | None:
     path = folder / "best.yaml"
     write_atomic(path, lambda tmp: tmp.write_text(header + config_to_yaml(config), encoding="utf-8"))
     return path
+
+
+def write_study_marker(folder: Path, study: str, storage: str) -> None:
+    """``study.json``: the study (name, storage URL without its password) whose trials the folder holds,
+    so a process joining a shared study can tell that folder from one of another study."""
+    write_json_atomic(folder / "study.json", {"study": study, "storage": safe_url(storage)})
+
+
+def study_marker(folder: Path) -> dict | None:
+    """The ``study.json`` written by :func:`write_study_marker`, or None if absent or unreadable."""
+    try:
+        marker = json.loads((folder / "study.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None

@@ -6,6 +6,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from tabcli.runs.run_dir import write_atomic
+
 __all__ = ["search_plots"]
 
 _DPI = 110
@@ -16,8 +18,8 @@ def _save(axes, path: Path) -> Path:
 
     first = axes.flat[0] if hasattr(axes, "flat") else axes
     figure = first.figure
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=_DPI, bbox_inches="tight")
+    # Atomic: processes sharing a study and a tune folder redraw the same plots as they finish.
+    write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=_DPI, bbox_inches="tight"))
     plt.close(figure)
     return path
 

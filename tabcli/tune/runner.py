@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +14,9 @@ from tabcli.cli_support import LiveProgress
 from tabcli.config.loader import load_config
 from tabcli.errors import ConfigError, TabcliError
 from tabcli.tune.objective import Objective, TrialFailed, epoch_metric, metric_and_direction
-from tabcli.tune.outputs import best_trial, trial_rows, write_best, write_trials
+from tabcli.tune.outputs import best_trial, study_marker, trial_rows, write_best, write_study_marker, write_trials
 from tabcli.tune.space import resolve_space, starting_values
-from tabcli.tune.study import fail_dead_trials, open_study, storage_url
+from tabcli.tune.study import fail_dead_trials, open_study, safe_url, storage_url
 
 __all__ = ["TuneRequest", "TuneOutcome", "run_tune", "parse_duration"]
 
@@ -78,15 +79,30 @@ class TuneOutcome:
     refit: dict | None = None
 
 
-def _folder(request: TuneRequest, config) -> Path:
+def _folder(request: TuneRequest, config, study: str) -> Path:
+    """The tune folder, created if needed.
+
+    A folder already holding a search is refused without ``--resume``, except when the user
+    named a shared storage (``--storage``) and the folder holds trials of that same study: then
+    this process joins them (trial numbers come from the study, so trial directories cannot
+    collide). Trials of another study would collide, so they are refused even then.
+    """
     folder = request.output or (Path(config.output.dir) / f"{config.name}-tune")
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--output '{folder}' is a file; give a folder.")
     if folder.exists() and any(folder.iterdir()) and not request.resume and not request.worker:
-        raise ConfigError(
-            f"The tune folder '{folder}' already holds a search. Pass --resume to continue it, or --output DIR "
-            "for a new one (nothing was changed)."
-        )
+        owner = study_marker(folder)
+        if request.storage is None or owner is None:
+            raise ConfigError(
+                f"The tune folder '{folder}' already holds a search. Pass --resume to continue it, or --output DIR "
+                "for a new one (nothing was changed)."
+            )
+        if owner != {"study": study, "storage": safe_url(request.storage)}:
+            raise ConfigError(
+                f"The tune folder '{folder}' holds the trials of study '{owner.get('study')}' in {owner.get('storage')}, "
+                f"not of study '{study}' in {safe_url(request.storage)}. Trial directories are numbered per study, so "
+                "give this study its own --output DIR (nothing was changed)."
+            )
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -178,24 +194,32 @@ def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcom
     task = data.schema.task
     metric, direction = metric_and_direction(config, task)
     space = resolve_space(config)
-    folder = _folder(request, config)
-    storage = storage_url(request.storage, folder)
     name = request.study or config.name
-    study = open_study(storage, name, direction, config.tune, config.seed, request.resume)
+    folder = _folder(request, config, name)
+    storage = storage_url(request.storage, folder)
+    # A storage the user named is shared: the same command on many machines joins one study.
+    study, created = open_study(storage, name, direction, config.tune, config.seed, request.resume,
+                                join=request.storage is not None)
+    if not request.worker:
+        write_study_marker(folder, name, storage)
     failed = fail_dead_trials(study)
     say = console.print if console is not None else (lambda *a, **k: None)
     prune = config.tune.pruner != "none" and config.model.type != "gbdt" and epoch_metric(task, metric) is not None
-    say(f"[bold]tune {escape(config.name)}[/]: study '{escape(name)}' in {escape(storage)}; {direction} "
+    say(f"[bold]tune {escape(config.name)}[/]: study '{escape(name)}' in {escape(safe_url(storage))}; {direction} "
         f"valid.{metric} over {len(space)} keys ({', '.join(space)}); sampler {config.tune.sampler}, "
         f"pruner {config.tune.pruner if prune else 'off'}; trials in {escape(str(folder / 'trials'))}")
     if failed:
         say(f"[yellow]note:[/] trials {failed} were running in a process that stopped; marked failed.")
     base = config.model_dump(mode="json")
-    if config.tune.start_from_config and not study.trials:
+    # Only the process that created the study (or resumes an empty one) queues the starting
+    # config: processes started together on a shared study would otherwise each queue it.
+    if config.tune.start_from_config and (created or (request.resume and not study.trials)):
         start = starting_values(base, space)
         if start:
             study.enqueue_trial(start)
-            say(f"trial 0 evaluates the starting config ({len(start)} of {len(space)} searched keys at their config values)")
+            waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+            say(f"trial {waiting[-1].number if waiting else 0} evaluates the starting config "
+                f"({len(start)} of {len(space)} searched keys at their config values)")
     display = _Display(console, request.trials, request.timeout, metric)
     interrupted = False
     try:
@@ -214,13 +238,16 @@ def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcom
         write_trials(folder, rows)
         best_config = write_best(folder, base, study, metric)
         best = best_trial(study)
-        if request.refit and best is not None and not interrupted:
+        if request.refit and best is not None and not interrupted and _claim_refit(request, folder):
             from tabcli.tune.refit import refit
 
             try:
                 refit_result = refit(base, best.params, request.refit, folder, metric, progress=say, jobs=request.jobs)
             except KeyboardInterrupt:
                 interrupted = True
+        elif request.refit and best is not None and not interrupted:
+            say(f"[yellow]note:[/] no refit: {escape(str(folder / 'refit'))} already exists (the refit of another process "
+                "sharing this tune folder, or an earlier one); remove it to refit here.")
         from tabcli.tune.plots import search_plots
         from tabcli.tune.report import write_tune_report
 
@@ -265,7 +292,8 @@ def _run_workers(request: TuneRequest, study, storage: str, name: str, folder: P
     for share in shares:
         if share == 0:
             continue
-        log = open(folder / f"worker-{len(workers)}.log", "w", encoding="utf-8")  # noqa: SIM115 - closed below
+        # The pid keeps the logs of two `tabcli tune --jobs` processes sharing this folder apart.
+        log = open(_worker_log(folder, len(workers)), "w", encoding="utf-8")  # noqa: SIM115 - closed below
         extra = [] if share is None else ["--trials", str(share)]
         workers.append((subprocess.Popen(command + extra, env=env, stdout=log, stderr=subprocess.STDOUT), log))
     seen: set[int] = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
@@ -292,4 +320,25 @@ def _run_workers(request: TuneRequest, study, storage: str, name: str, folder: P
     broken = [(i, p.returncode) for i, (p, _) in enumerate(workers) if p.returncode not in (0, 1)]
     if broken:
         index, code = broken[0]
-        raise TabcliError(f"tune worker {index} stopped with exit code {code}; see {folder / f'worker-{index}.log'}.")
+        raise TabcliError(f"tune worker {index} stopped with exit code {code}; see {_worker_log(folder, index)}.")
+
+
+def _claim_refit(request: TuneRequest, folder: Path) -> bool:
+    """Whether this process may write the refit runs into ``<folder>/refit``.
+
+    Processes sharing a study may share a tune folder too; the first to finish creates
+    ``refit/`` (atomically) and refits, the others leave it alone instead of overwriting its run
+    directories. With the default storage the folder is this search's own: always true.
+    """
+    if request.storage is None:
+        return True
+    try:
+        (folder / "refit").mkdir()
+    except FileExistsError:
+        return False
+    return True
+
+
+def _worker_log(folder: Path, index: int) -> Path:
+    """The log file of this process' worker ``index``."""
+    return folder / f"worker-{os.getpid()}-{index}.log"
