@@ -66,9 +66,12 @@ class SplitConfig(StrictModel):
 class DataConfig(StrictModel):
     """Where the table is and what each column is."""
 
-    train: Path = Field(..., description="Training table: CSV, TSV or Parquet (by extension).")
-    test: Optional[Path] = Field(None, description="Separate test table; without it, test rows are split off train.")
-    valid: Optional[Path] = Field(None, description="Separate validation table; without it, valid rows are split off train.")
+    train: Path = Field(
+        ..., description="Training table: CSV, TSV or Parquet file (by extension), or a folder of Parquet files "
+        "(read in sorted path order; hive partitions such as year=2024/ become columns).",
+    )
+    test: Optional[Path] = Field(None, description="Separate test table (file or Parquet folder); without it, test rows are split off train.")
+    valid: Optional[Path] = Field(None, description="Separate validation table (file or Parquet folder); without it, valid rows are split off train.")
     target: str = Field(..., min_length=1, description="Column to predict.")
     task: Literal["auto", "binary", "multiclass", "regression"] = Field(
         "auto", description="Prediction task; auto infers it from the target's values."
