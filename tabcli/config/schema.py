@@ -98,6 +98,13 @@ class DataConfig(StrictModel):
     rare_category_min_count: int = Field(
         5, ge=1, description="Categories seen fewer times in training share one 'rare' code."
     )
+    preprocessing_sample_rows: Optional[int] = Field(
+        1_000_000, ge=2,
+        description="Above this many training rows, the preprocessing (quantiles, category vocabularies, "
+        "imputation values, missing indicators, target scaling) is fitted on a random sample of this many "
+        "training rows (seeded by `seed`) and then applied to every row; the model still trains on every row. "
+        "A category or a missing value absent from the sample is treated as unseen. null: always fit on every row.",
+    )
     split: SplitConfig = Field(default_factory=SplitConfig, description="Split fractions.")
 
 

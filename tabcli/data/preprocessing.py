@@ -6,7 +6,8 @@ FT-Transformer recipe, Gorishniy et al. 2021). Categorical columns: values as st
 constant imputation (``"__missing__"``, so "missing" is a category of its own when it occurs in
 training), ordinal codes with categories seen fewer than ``rare_min_count`` times grouped into
 one "rare" code, and code 0 reserved for categories never seen in training. Everything is
-fitted on the training rows only.
+fitted on the training rows only (on a seeded sample of them when there are more than
+``data.preprocessing_sample_rows``: :func:`tabcli.data.prepare.fitting_rows`).
 """
 
 from __future__ import annotations
