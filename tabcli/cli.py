@@ -137,29 +137,39 @@ def evaluate(
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="Run directory written by `tabcli train`.", show_default=False),
-    data: Path = typer.Option(..., "--data", "-d", help="CSV/TSV/Parquet file to predict (the target column may be absent).", show_default=False),
+    data: Path = typer.Option(..., "--data", "-d", help="CSV/TSV/Parquet file, or folder of Parquet files (hive partitions become columns), to predict; the target column may be absent.", show_default=False),
     output: Path = typer.Option(..., "--output", "-o", help="Predictions file: .csv or .parquet.", show_default=False),
     id_column: Optional[str] = typer.Option(None, "--id-column", help="Column of DATA copied to the output to identify rows."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT if it exists."),
+    chunk_rows: int = typer.Option(65_536, "--chunk-rows", min=1, help="Rows read, predicted and written at a time; memory grows with it, not with the table."),
+    shard: Optional[str] = typer.Option(
+        None, "--shard", metavar="K/N",
+        help="Predict only the K-th of N disjoint parts of a folder (its sorted files, round-robin), so N machines "
+        "share it with the same command; give each its own OUTPUT, e.g. `--shard 2/4 --output part-2-of-4.parquet`.",
+    ),
 ) -> None:
-    """Predict every row of a file with a trained run.
+    """Predict every row of a file (or a folder of Parquet files) with a trained run.
 
-    The output has one row per input row, in input order: the id column (if given), `prediction`
-    and, for classification, one `proba_<class>` column per class (summing to 1). Unseen
-    categories and missing values are handled as in training.
+    The output has one row per input row, in input order (a folder's files in sorted path order):
+    the id column (if given), `prediction` and, for classification, one `proba_<class>` column per
+    class (summing to 1). Unseen categories and missing values are handled as in training. The table
+    is read and the output written a chunk of rows at a time, so a table larger than memory works;
+    the output appears, complete, only when every row is predicted.
     """
     console = _console()
     with user_errors():
+        from tabcli.cli_support import RowProgress
         from tabcli.inference import predict_file
 
         notes: list[str] = []
-        table = predict_file(run_dir, data, output, id_column=id_column, overwrite=overwrite, notes=notes)
+        with RowProgress(console) as progress:
+            summary = predict_file(run_dir, data, output, id_column=id_column, overwrite=overwrite, notes=notes,
+                                   chunk_rows=chunk_rows, shard=shard, progress=progress)
     for note in notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
-    counts = table["prediction"].value_counts().head(10) if "proba_" in " ".join(table.columns) else None
-    console.print(f"{len(table)} predictions written to [bold]{escape(str(output))}[/]")
-    if counts is not None:
-        console.print("predicted classes: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    console.print(f"{summary.rows} predictions written to [bold]{escape(str(output))}[/]")
+    if summary.class_counts:
+        console.print("predicted classes: " + ", ".join(f"{escape(str(k))}: {v}" for k, v in summary.class_counts.most_common(10)))
 
 
 @app.command()

@@ -148,3 +148,25 @@ class GroupDefaultCommand(TyperCommand):
         if parent is not None:
             info_name, parent = parent.info_name, parent.parent
         return super().make_context(info_name, args, parent=parent, **extra)
+
+
+class RowProgress(LiveProgress):
+    """The progress bar of a command that reads a table in chunks (:data:`tabcli.data.chunks.Progress`):
+    one line per phase with the rows done and, when the size is known, the share of the table read.
+    Shown on a terminal only; logs get the command's final lines."""
+
+    def __init__(self, console):
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self._tasks: dict[str, int] = {}
+        if console.is_terminal:
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                                     TextColumn("{task.fields[rows]:,} rows"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                     console=console)
+
+    def __call__(self, phase: str, rows: int, completed: float, total: float | None) -> None:
+        if self.progress is None:
+            return
+        if phase not in self._tasks:
+            self._tasks[phase] = self.progress.add_task(phase, total=total, rows=0)
+        self.progress.update(self._tasks[phase], completed=completed, total=total, rows=rows)

@@ -147,3 +147,30 @@ def test_record_encoder_refuses_date_columns():
     assert not RecordEncoder.supports(prep)
     with pytest.raises(ValueError, match="date columns"):
         RecordEncoder(prep)
+
+
+def test_a_large_training_table_fits_the_preprocessing_on_a_seeded_sample():
+    from conftest import DATASETS
+    from tabcli.config.schema import DataConfig
+    from tabcli.data.prepare import fitting_rows, prepare_data
+
+    def fitted(prepared):
+        steps = prepared.preprocessor.transformer_.named_transformers_["numerical"].named_steps
+        return steps["quantile"].quantiles_, steps["impute"].statistics_
+
+    config = DataConfig(train=DATASETS / "penguins.csv", target="species", preprocessing_sample_rows=50)
+    sampled, again = prepare_data(config, seed=7), prepare_data(config, seed=7)
+    full = prepare_data(config.model_copy(update={"preprocessing_sample_rows": None}), seed=7)
+    train = sampled.splits.train
+    assert any("random sample of 50 of the 223 training rows" in note for note in sampled.schema.notes)
+    sample = fitting_rows(train, 50, seed=7)
+    assert len(sample) == 50 and sample.index.isin(train.index).all() and sample.index.is_unique
+    numerical = sampled.preprocessor.schema.numerical
+    np.testing.assert_allclose(fitted(sampled)[1], sample[numerical].median())  # medians of the sample ...
+    assert not np.allclose(fitted(sampled)[1], fitted(full)[1])  # ... not of every training row
+    assert fitted(sampled)[0].shape[0] == 50 and fitted(full)[0].shape[0] == 223
+    for mine, theirs in zip(fitted(sampled), fitted(again)):
+        np.testing.assert_array_equal(mine, theirs)
+    assert sampled.preprocessor.cardinalities == again.preprocessor.cardinalities
+    assert sampled.inputs["train"]["numerical"].shape[0] == len(train)  # applied to every row
+    assert not any("random sample" in note for note in full.schema.notes)

@@ -66,9 +66,12 @@ class SplitConfig(StrictModel):
 class DataConfig(StrictModel):
     """Where the table is and what each column is."""
 
-    train: Path = Field(..., description="Training table: CSV, TSV or Parquet (by extension).")
-    test: Optional[Path] = Field(None, description="Separate test table; without it, test rows are split off train.")
-    valid: Optional[Path] = Field(None, description="Separate validation table; without it, valid rows are split off train.")
+    train: Path = Field(
+        ..., description="Training table: CSV, TSV or Parquet file (by extension), or a folder of Parquet files "
+        "(read in sorted path order; hive partitions such as year=2024/ become columns).",
+    )
+    test: Optional[Path] = Field(None, description="Separate test table (file or Parquet folder); without it, test rows are split off train.")
+    valid: Optional[Path] = Field(None, description="Separate validation table (file or Parquet folder); without it, valid rows are split off train.")
     target: str = Field(..., min_length=1, description="Column to predict.")
     task: Literal["auto", "binary", "multiclass", "regression"] = Field(
         "auto", description="Prediction task; auto infers it from the target's values."
@@ -94,6 +97,13 @@ class DataConfig(StrictModel):
     )
     rare_category_min_count: int = Field(
         5, ge=1, description="Categories seen fewer times in training share one 'rare' code."
+    )
+    preprocessing_sample_rows: Optional[int] = Field(
+        1_000_000, ge=2,
+        description="Above this many training rows, the preprocessing (quantiles, category vocabularies, "
+        "imputation values, missing indicators, target scaling) is fitted on a random sample of this many "
+        "training rows (seeded by `seed`) and then applied to every row; the model still trains on every row. "
+        "A category or a missing value absent from the sample is treated as unseen. null: always fit on every row.",
     )
     split: SplitConfig = Field(default_factory=SplitConfig, description="Split fractions.")
 

@@ -1,18 +1,21 @@
-"""Read CSV, TSV and Parquet tables with pandas/pyarrow, with errors that name the file."""
+"""Read CSV, TSV and Parquet tables (a file, or a folder of Parquet files) with pandas/pyarrow,
+with errors that name the file."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 from collections import Counter
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import pandas as pd
 
 from tabcli.errors import DataError
 
-__all__ = ["read_table", "SUPPORTED_SUFFIXES", "DELIMITERS"]
+__all__ = ["read_table", "table_format", "csv_options", "read_errors", "mask_na_values", "check_not_empty",
+           "SUPPORTED_SUFFIXES", "DELIMITERS", "PARQUET_FOLDER"]
 
 #: Field separators ``data.sep: auto`` chooses from (comma first on a tie).
 DELIMITERS = (",", ";", "\t", "|")
@@ -27,15 +30,30 @@ SUPPORTED_SUFFIXES = {
     ".pq": "Parquet",
 }
 
+#: The format name of a folder of Parquet files (a pyarrow dataset).
+PARQUET_FOLDER = "Parquet folder"
 
-def _format_of(path: Path) -> str:
+
+def table_format(path: Path, role: str = "data") -> str:
+    """``"CSV"``, ``"TSV"``, ``"Parquet"`` (by the file's extension) or :data:`PARQUET_FOLDER`.
+
+    Raises:
+        DataError: If ``path`` does not exist or a file's extension is not one tabcli reads.
+    """
+    if not path.exists():
+        raise DataError(
+            f"The {role} file '{path}' does not exist. Check the path in the config "
+            "(relative paths in a config file resolve against the config file's folder)."
+        )
+    if path.is_dir():
+        return PARQUET_FOLDER
     name = path.name.lower()
     for suffix in sorted(SUPPORTED_SUFFIXES, key=len, reverse=True):
         if name.endswith(suffix):
             return SUPPORTED_SUFFIXES[suffix]
     raise DataError(
         f"Cannot tell the format of '{path}' from its extension; tabcli reads "
-        f"{', '.join(sorted(SUPPORTED_SUFFIXES))}. Rename the file or convert it."
+        f"{', '.join(sorted(SUPPORTED_SUFFIXES))} files and folders of Parquet files. Rename the file or convert it."
     )
 
 
@@ -80,19 +98,75 @@ def _check_header(lines: list[str], delimiter: str, path: Path, role: str) -> No
         )
 
 
+def csv_options(path: Path, fmt: str, na_values: Sequence[str], role: str, sep: str, encoding: str) -> dict:
+    """The keyword arguments of ``pandas.read_csv`` for a CSV/TSV file with a config's settings:
+    the detected (or given) separator, the encoding, extra missing-value strings. Every reader of
+    such a file (whole or in chunks) uses these, so a row is parsed the same way by each.
+
+    Raises:
+        DataError: If the file repeats a column name (or cannot be decoded: see :func:`read_errors`).
+    """
+    delimiter, lines = _separator(path, fmt, sep, encoding)
+    _check_header(lines, delimiter, path, role)
+    return {"sep": delimiter, "encoding": encoding, "na_values": [str(v) for v in na_values] or None,
+            "skipinitialspace": True, "low_memory": False}
+
+
+def mask_na_values(frame: pd.DataFrame, na_values: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with the ``na_values`` strings of its text columns read as missing (in place;
+    leading/trailing spaces ignored): what ``read_csv`` does for CSV, applied to Parquet."""
+    na_values = [str(v) for v in na_values]
+    if na_values:
+        for column in frame.columns:
+            if pd.api.types.is_object_dtype(frame[column]) or pd.api.types.is_string_dtype(frame[column]):
+                stripped = frame[column].astype("string").str.strip()
+                frame[column] = frame[column].mask(stripped.isin(na_values))
+    return frame
+
+
+@contextlib.contextmanager
+def read_errors(path: Path, fmt: str, role: str, encoding: str) -> Iterator[None]:
+    """Turn the errors of pandas/pyarrow readers into a :class:`DataError` naming ``path``, its
+    format and, for text that cannot be decoded, the ``data.encoding`` key."""
+    try:
+        yield
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"The {role} file '{path}' is not {encoding} text (byte {error.object[error.start:error.start + 1]!r} "
+            f"at position {error.start}). Set `data.encoding` to its encoding, e.g. `data.encoding: cp1252` for "
+            "files saved by Excel on Windows, or `latin-1`."
+        ) from error
+    except LookupError as error:
+        raise DataError(f"`data.encoding: {encoding}` is not an encoding Python knows ({error}).") from error
+    except (ValueError, OSError, pd.errors.ParserError, ImportError, csv.Error) as error:
+        # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError.
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        what = "every file a valid Parquet file with the same columns" if fmt == PARQUET_FOLDER else \
+            f"the file a valid {fmt} file (the format is chosen from the extension)"
+        raise DataError(f"Cannot read the {role} file '{path}' as {fmt}: {first_line}. Check that {what}.") from error
+
+
+def check_not_empty(path: Path, role: str, rows: int, columns: int) -> None:
+    """Raise :class:`DataError` if a table read from ``path`` has no rows or no columns."""
+    if rows == 0 or columns == 0:
+        raise DataError(f"The {role} file '{path}' holds no data ({rows} rows, {columns} columns).")
+
+
 def read_table(path: str | Path, na_values: Sequence[str] = (), role: str = "data", sep: str = "auto",
                encoding: str = "utf-8") -> pd.DataFrame:
     """Read one table into a DataFrame, choosing the reader from the file extension.
 
     CSV (``.csv``) and TSV (``.tsv``, ``.tab``; optionally gzipped) go through
     ``pandas.read_csv``; Parquet (``.parquet``, ``.pq``) through ``pandas.read_parquet`` with
-    pyarrow. A CSV's separator is detected among ``,``, ``;`` (European spreadsheet exports),
+    pyarrow; a folder of Parquet files (possibly hive-partitioned, ``year=2024/part-0.parquet``)
+    through ``pyarrow.dataset``, its files in sorted path order (:mod:`tabcli.data.dataset`).
+    A CSV's separator is detected among ``,``, ``;`` (European spreadsheet exports),
     tab and ``|`` unless ``sep`` names it. ``na_values`` are extra strings read as missing, on top of pandas' defaults
     (``""``, ``NA``, ``NaN``, ...); for Parquet they are applied to string columns after
     reading (leading/trailing spaces ignored).
 
     Args:
-        path: The file to read.
+        path: The file or folder to read.
         na_values: Extra strings that mean "missing".
         role: What the file is for ("train", "test", ...), used in error messages.
         sep: Field separator of CSV/TSV files, or ``"auto"`` (``data.sep``).
@@ -103,58 +177,21 @@ def read_table(path: str | Path, na_values: Sequence[str] = (), role: str = "dat
         The table, one row per record, columns as in the file.
 
     Raises:
-        DataError: If the file does not exist, is a folder, has an unknown extension, cannot
-            be parsed or decoded with ``encoding``, repeats a column name, or holds no rows or
-            no columns.
+        DataError: If the path does not exist, has an unknown extension, is a folder without
+            Parquet files, cannot be parsed or decoded with ``encoding``, repeats a column name,
+            or holds no rows or no columns.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(
-            f"The {role} file '{path}' does not exist. Check the path in the config "
-            "(relative paths in a config file resolve against the config file's folder)."
-        )
-    if path.is_dir():
-        raise DataError(f"The {role} path '{path}' is a folder; give the path of a CSV, TSV or Parquet file.")
-    fmt = _format_of(path)
-    na_values = [str(v) for v in na_values]
-    try:
-        if fmt == "Parquet":
-            frame = pd.read_parquet(path, engine="pyarrow")
-            if na_values:
-                for column in frame.columns:
-                    if pd.api.types.is_object_dtype(frame[column]) or pd.api.types.is_string_dtype(
-                        frame[column]
-                    ):
-                        stripped = frame[column].astype("string").str.strip()
-                        frame[column] = frame[column].mask(stripped.isin(na_values))
+    fmt = table_format(path, role)
+    with read_errors(path, fmt, role, encoding):
+        if fmt == PARQUET_FOLDER:
+            from tabcli.data.dataset import open_parquet
+
+            frame = mask_na_values(open_parquet(path, role).to_table().to_pandas(), na_values)
+        elif fmt == "Parquet":
+            frame = mask_na_values(pd.read_parquet(path, engine="pyarrow"), na_values)
         else:
-            delimiter, lines = _separator(path, fmt, sep, encoding)
-            _check_header(lines, delimiter, path, role)
-            frame = pd.read_csv(
-                path,
-                sep=delimiter,
-                encoding=encoding,
-                na_values=na_values or None,
-                skipinitialspace=True,
-                low_memory=False,
-            )
-    except UnicodeDecodeError as error:
-        raise DataError(
-            f"The {role} file '{path}' is not {encoding} text (byte {error.object[error.start:error.start + 1]!r} "
-            f"at position {error.start}). Set `data.encoding` to its encoding, e.g. `data.encoding: cp1252` for "
-            "files saved by Excel on Windows, or `latin-1`."
-        ) from error
-    except LookupError as error:
-        raise DataError(f"`data.encoding: {encoding}` is not an encoding Python knows ({error}).") from error
-    except (ValueError, OSError, pd.errors.ParserError, ImportError, csv.Error) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(
-            f"Cannot read the {role} file '{path}' as {fmt}: {first_line}. Check that the file is "
-            f"a valid {fmt} file (the format is chosen from the extension)."
-        ) from error
-    if frame.shape[1] == 0 or frame.shape[0] == 0:
-        raise DataError(
-            f"The {role} file '{path}' holds no data ({frame.shape[0]} rows, {frame.shape[1]} columns)."
-        )
+            frame = pd.read_csv(path, **csv_options(path, fmt, na_values, role, sep, encoding))
+    check_not_empty(path, role, frame.shape[0], frame.shape[1])
     frame.columns = [str(c) for c in frame.columns]
     return frame

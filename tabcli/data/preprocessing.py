@@ -6,7 +6,8 @@ FT-Transformer recipe, Gorishniy et al. 2021). Categorical columns: values as st
 constant imputation (``"__missing__"``, so "missing" is a category of its own when it occurs in
 training), ordinal codes with categories seen fewer than ``rare_min_count`` times grouped into
 one "rare" code, and code 0 reserved for categories never seen in training. Everything is
-fitted on the training rows only.
+fitted on the training rows only (on a seeded sample of them when there are more than
+``data.preprocessing_sample_rows``: :func:`tabcli.data.prepare.fitting_rows`).
 """
 
 from __future__ import annotations
@@ -183,11 +184,19 @@ class TabularPreprocessor:
 
     # --------------------------------------------------------------- transform
     def _check_columns(self, frame: pd.DataFrame, what: str) -> None:
-        missing = [c for c in self.schema.features if c not in frame.columns]
+        self.check_columns(list(frame.columns), what)
+
+    def check_columns(self, columns: list[str], what: str = "the table") -> None:
+        """Check that a table with ``columns`` has every feature column, before reading its rows.
+
+        Raises:
+            DataError: Naming the missing columns and the available ones.
+        """
+        missing = [c for c in self.schema.features if c not in columns]
         if missing:
             raise DataError(
                 f"Column(s) {missing} used by the model are missing from {what}. "
-                f"Available columns: {list(frame.columns)}."
+                f"Available columns: {list(columns)}."
             )
 
     def transform(self, frame: pd.DataFrame, what: str = "the table") -> dict[str, np.ndarray]:

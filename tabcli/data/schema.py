@@ -28,7 +28,8 @@ import pandas as pd
 from tabcli.data.dates import DATE_PARTS, looks_like_dates
 from tabcli.errors import DataError
 
-__all__ = ["TableSchema", "infer_schema", "infer_task", "MULTICLASS_MAX_INTEGER_CLASSES"]
+__all__ = ["TableSchema", "infer_schema", "infer_task", "infinite_value_counts", "infinite_value_notes",
+           "infinite_value_notes_from_counts", "MULTICLASS_MAX_INTEGER_CLASSES"]
 
 MULTICLASS_MAX_INTEGER_CLASSES = 10
 
@@ -173,22 +174,35 @@ def _check_listed(columns: Sequence[str], available: Sequence[str], key: str) ->
         )
 
 
-def infinite_value_notes(frame: pd.DataFrame, columns: Sequence[str], source: str) -> list[str]:
-    """One note per column of ``columns`` holding ``inf``/``-inf``, which tabcli treats as
-    missing values (imputed like any other, with the missing indicator), in training and at
-    prediction alike."""
-    notes = []
+def infinite_value_counts(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, int]:
+    """Column of ``columns`` -> how many ``inf``/``-inf`` values it holds in ``frame`` (columns
+    without any, or absent from ``frame``, are left out)."""
+    counts = {}
     for column in columns:
         if column not in frame.columns:
             continue
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         count = int(np.isinf(values).sum())
         if count:
-            notes.append(
-                f"Column '{column}' of {source} holds {count} infinite value(s) (inf/-inf); they are "
-                "treated as missing values."
-            )
-    return notes
+            counts[column] = count
+    return counts
+
+
+def infinite_value_notes_from_counts(counts: dict[str, int], source: str) -> list[str]:
+    """One note per column of ``counts`` (:func:`infinite_value_counts`, possibly summed over
+    the chunks of a table), saying its infinite values are treated as missing."""
+    return [
+        f"Column '{column}' of {source} holds {count} infinite value(s) (inf/-inf); they are "
+        "treated as missing values."
+        for column, count in counts.items() if count
+    ]
+
+
+def infinite_value_notes(frame: pd.DataFrame, columns: Sequence[str], source: str) -> list[str]:
+    """One note per column of ``columns`` holding ``inf``/``-inf``, which tabcli treats as
+    missing values (imputed like any other, with the missing indicator), in training and at
+    prediction alike."""
+    return infinite_value_notes_from_counts(infinite_value_counts(frame, columns), source)
 
 
 def infer_schema(

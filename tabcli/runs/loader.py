@@ -152,7 +152,11 @@ class LoadedRun:
 
     def predict_raw(self, frame: pd.DataFrame, what: str = "the data") -> np.ndarray:
         """Model outputs ``(rows, num_outputs)`` for ``frame``, in row order."""
-        inputs = self.inputs(frame, what)
+        return self.predict_inputs(self.inputs(frame, what))
+
+    def predict_inputs(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Model outputs ``(rows, num_outputs)`` for model inputs (:meth:`inputs`), in row order,
+        computed ``training.eval_batch_size`` rows at a time from the first row."""
         if not self.is_keras:
             from tabcli.models.gbdt.model import predict_raw
 
