@@ -267,10 +267,10 @@ def batch(
     console = _console()
     with user_errors():
         from tabcli.batch.batch import run_batch
-        from tabcli.batch.shards import parse_shard
+        from tabcli.data.dataset import parse_shard
 
         result = run_batch(configs, jobs=jobs, repeat=repeat, overrides=set_ or [], gates=gate or [], output=output,
-                           resume=resume, console=console, shard=parse_shard(shard))
+                           resume=resume, console=console, shard=None if shard is None else parse_shard(shard))
     raise typer.Exit(result.exit_code)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tabcli.data.chunks import DEFAULT_CHUNK_ROWS, Progress, TableChunks
-from tabcli.data.dataset import parquet_files, parse_shard, shard_files
+from tabcli.data.dataset import parquet_files, parse_shard, take_shard
 from tabcli.data.schema import infinite_value_counts, infinite_value_notes_from_counts
 from tabcli.errors import ConfigError, DataError
 from tabcli.predictions import prediction_table
@@ -127,7 +127,7 @@ def _shard_files(data: Path, shard: str, parts: tuple[int, int]) -> list[Path]:
         raise ConfigError(f"--shard {shard} splits a folder of Parquet files into N parts; '{data}' is a single file. "
                           "Leave --shard out, or give a folder.")
     files = parquet_files(data, "input")
-    chosen = shard_files(files, (k, n))
+    chosen = take_shard(files, (k, n))
     if not chosen:
         raise ConfigError(f"--shard {shard}: the folder '{data}' holds {len(files)} Parquet file(s), so shard {k} of {n} "
                           f"would be empty; split it into at most {len(files)} parts.")

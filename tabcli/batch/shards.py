@@ -10,32 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 from tabcli.batch.plan import PlannedRun
 from tabcli.batch.runner import Outcome
+from tabcli.data.dataset import take_shard
 from tabcli.errors import ConfigError
 from tabcli.runs.run_dir import write_json_atomic
 
-__all__ = ["MANIFEST", "parse_shard", "select_shard", "write_manifest", "read_shards"]
+__all__ = ["MANIFEST", "select_shard", "write_manifest", "read_shards"]
 
 #: The file, in a batch's output folder, that lists its plan, its shard and its runs' outcomes.
 MANIFEST = "batch.json"
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """``"K/N"`` as ``(K, N)`` with ``1 <= K <= N``; None for None.
-
-    Raises:
-        ConfigError: For anything else, naming ``--shard`` and the expected form.
-    """
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-    if not match or not 1 <= int(match[1]) <= int(match[2]):
-        raise ConfigError(f"--shard expects K/N with 1 <= K <= N, e.g. --shard 2/3 (the 2nd of 3 parts); received '{text}'.")
-    return int(match[1]), int(match[2])
 
 
 def _key(run: PlannedRun) -> tuple[str, int]:
@@ -46,8 +32,7 @@ def select_shard(planned: list[PlannedRun], index: int, count: int) -> list[Plan
     """The runs of shard ``index`` (1-based) of ``count``: every ``count``-th run of the plan
     sorted by (config id, seed), starting at position ``index - 1``. The shards are disjoint and
     together hold the whole plan; a shard may be empty when the plan has fewer runs than shards."""
-    ordered = sorted(planned, key=_key)
-    return ordered[index - 1::count]
+    return take_shard(sorted(planned, key=_key), (index, count))
 
 
 def _relative(path: Path, output: Path) -> str:

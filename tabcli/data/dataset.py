@@ -15,7 +15,7 @@ from typing import Sequence
 
 from tabcli.errors import ConfigError, DataError
 
-__all__ = ["PARQUET_SUFFIXES", "parquet_files", "open_parquet", "parse_shard", "shard_files"]
+__all__ = ["PARQUET_SUFFIXES", "parquet_files", "open_parquet", "parse_shard", "take_shard"]
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -79,12 +79,13 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def shard_files(files: Sequence[Path], shard: tuple[int, int]) -> list[Path]:
-    """The files of shard ``(K, N)``: every N-th file of the sorted list, starting with the K-th.
+def take_shard(items: Sequence, shard: tuple[int, int]) -> list:
+    """Part ``(K, N)`` of ``items``: every N-th item, starting with the K-th (1-based).
 
-    Round-robin keeps the shards within one file of each other in count, and the N shards are
-    disjoint and together cover every file, so N machines running the same command with
-    ``--shard 1/N`` ... ``N/N`` predict each row exactly once.
+    Round-robin keeps the parts within one item of each other in size, and the N parts are
+    disjoint and together hold every item, so N machines running the same command with
+    ``--shard 1/N`` ... ``N/N`` (files of a folder to predict, runs of a batch) do each item
+    exactly once. The caller fixes the order (sorted files, a sorted plan).
     """
     k, n = shard
-    return list(files)[k - 1::n]
+    return list(items)[k - 1::n]
