@@ -73,6 +73,7 @@ def measure(path: Path, target: str, model: str, steps: int, out: Path) -> dict:
 
     import_keras_quietly()
     from tabcli.config import validate_config
+    from tabcli.config.loader import apply_overrides
     from tabcli.data.prepare import prepare_data
     from tabcli.experiment import build_keras_model, resolve_retrieval
     from tabcli.models.key_indexes import build_indexes
@@ -81,14 +82,7 @@ def measure(path: Path, target: str, model: str, steps: int, out: Path) -> dict:
     from tabcli.training.trainer import compile_model, configure_threads, fit_targets, predict_model, set_seeds
 
     name, *sets = model.split("|")
-    raw = {"data": {"train": str(path), "target": target}, "seed": 0, "model": dict(MODELS[name])}
-    for item in sets:
-        key, value = item.split("=", 1)
-        node = raw
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = json.loads(value) if value[:1] in "0123456789[{" or value in ("null", "true", "false") else value
+    raw = apply_overrides({"data": {"train": str(path), "target": target}, "seed": 0, "model": dict(MODELS[name])}, sets)
     config = validate_config(raw)
     configure_threads()
     set_seeds(0)

@@ -114,13 +114,13 @@ class IndexedSearch:
         index = self._key_index
         if index is None or not index.matches(ops.convert_to_numpy(self.key_fingerprint())):
             return None
-        keys = self.candidate_keys(batch_size)
         retrieved = min(count + 1, self.num_candidates)
         table = []
         for start in range(0, self.num_candidates, batch_size):
-            found = index.search(keys[start:start + batch_size], retrieved)
-            keep = drop_own_rows(found, np.arange(start, start + len(found)), count)
-            table.append(np.take_along_axis(found, keep, axis=1))
+            positions = np.arange(start, min(start + batch_size, self.num_candidates))
+            # The index holds the current keys (checked above): read back, not computed again.
+            found = index.search(index.keys_of(positions), retrieved)
+            table.append(np.take_along_axis(found, drop_own_rows(found, positions, count), axis=1))
         return np.concatenate(table).astype(np.int32)
 
     def _index_search(self, keys, candidate_index, count):
