@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -184,3 +185,34 @@ def test_a_run_with_index_search_stores_measures_and_reloads_it(tmp_path):
     explained = explain_run(run_dir, rows="0,1")
     importance = pd.read_csv(explained.output / "importance.csv")
     assert importance["retrieval_path"].notna().all() and importance["importance"].sum() > 0
+
+
+def test_predictions_trace_once_for_every_batch_size_and_again_when_an_index_is_attached():
+    from tabcli.training.pipeline import predict_function, predict_in_batches
+
+    layer = _layer()
+    x_in = keras.Input((WIDTH,), name="x")
+    numerical, categorical = keras.Input((4,), name="numerical"), keras.Input((1,), name="categorical", dtype="int32")
+    model = keras.Model([x_in, numerical, categorical], layer(x_in, numerical=numerical, categorical=categorical))
+    x, features = _inputs()
+    inputs = {"x": x, **features}
+    exact = predict_in_batches(model, inputs, 20)  # batches of 20, 20 and 8 rows
+    function = predict_function(model, inputs)
+    assert function.experimental_get_tracing_count() == 1
+    np.testing.assert_allclose(exact, ops.convert_to_numpy(layer(x, **features)), atol=1e-5)
+    layer.attach_index(_exact_index(layer))
+    through_index = predict_in_batches(model, inputs, 20)
+    assert predict_function(model, inputs) is not function  # the index is searched by a new graph
+    np.testing.assert_allclose(through_index, exact, atol=1e-5)
+
+
+def test_the_output_spec_matches_a_call_without_tracing_it():
+    layer = _layer()
+    x, features = _inputs()
+    for kwargs in ({}, {"candidate_index": np.full(ROWS, -1, "int32")}):
+        spec = layer.compute_output_spec(keras.KerasTensor((None, WIDTH)), **features, return_attention_scores=True, **kwargs)
+        out, scores = layer(x, **features, return_attention_scores=True, **kwargs)
+        assert spec[0].shape == (None, WIDTH) and spec[0].dtype == out.dtype
+        for name, value in scores.items():
+            assert spec[1][name].shape[1:] == tuple(value.shape[1:]), name
+            assert spec[1][name].dtype == keras.backend.standardize_dtype(value.dtype), name

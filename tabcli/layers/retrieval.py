@@ -346,6 +346,21 @@ class RetrievalAttention(FrozenContexts, CandidateCache, IndexedSearch, keras.la
             return output, {"weights": weights, "ids": ids, "labels": labels}
         return output
 
+    def compute_output_spec(self, inputs, numerical=None, categorical=None, candidate_index=None, training=None,
+                            return_attention_scores=False):
+        """The shapes and dtypes of :meth:`call`'s results, without tracing it: Keras otherwise
+        traces the whole ranking to learn them each time a model holding the layer is built or
+        loaded."""
+        output = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
+        if not return_attention_scores:
+            return output
+        batch, count = inputs.shape[0], self._count(candidate_index is not None)
+        return output, {
+            "weights": keras.KerasTensor((batch, self.num_heads, count), dtype=self.compute_dtype),
+            "ids": keras.KerasTensor((batch, count), dtype="int32"),
+            "labels": keras.KerasTensor((batch, count), dtype=self.candidate_labels.dtype),
+        }
+
     def _count(self, excludes_itself: bool) -> int:
         """Neighbours per row: ``k``, at most ``N`` (``N - 1`` when the row is a candidate it skips)."""
         return min(self.k, self.num_candidates - (1 if excludes_itself else 0))

@@ -107,7 +107,9 @@ class LoadedRun:
 
         keras = import_keras_quietly()
         try:
-            model = keras.saving.load_model(self.path / "model.keras")
+            # Not compiled: a loaded run only predicts, and building the optimizer and reading its
+            # state back costs a fifth of the load.
+            model = keras.saving.load_model(self.path / "model.keras", compile=False)
         except (KeyboardInterrupt, MemoryError):
             raise
         except Exception as error:  # noqa: BLE001 - any deserialisation failure is the same advice

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["batches", "predict_in_batches"]
+__all__ = ["batches", "predict_function", "predict_in_batches"]
 
 
 def batches(inputs: dict[str, np.ndarray], targets: np.ndarray | None, batch_size: int, shuffle: bool = False):
@@ -55,15 +55,14 @@ def batches(inputs: dict[str, np.ndarray], targets: np.ndarray | None, batch_siz
 
 def predict_in_batches(model, inputs: dict[str, np.ndarray], batch_size: int):
     """Outputs of ``model`` for ``inputs`` (arrays by input name, ``(rows, ...)`` each), computed
-    ``batch_size`` rows at a time with Keras' ``predict_on_batch`` and concatenated along the rows:
-    an array ``(rows, ...)``, or the model's structure of them (list, dict) for several outputs.
+    ``batch_size`` rows at a time by :func:`predict_function` and concatenated along the rows: an
+    array ``(rows, ...)``, or the model's structure of them (list, dict) for several outputs.
 
     Why not ``model.predict`` over :func:`batches`: with one CPU thread, about half of the calls
     of ``model.predict`` over a ``tf.data`` iterator took 5.13 s for 4 batches of 4,096 bank marketing
     rows where the same batches took 3.0-3.3 s through ``predict_on_batch`` or a plain
     ``tf.function`` (a fixed extra wait, whatever the pipeline: with or without a parallel
-    ``map`` or ``prefetch``; docs/benchmarks.md). ``predict_on_batch`` runs the
-    same compiled predict function without an input pipeline, as ``tabcli serve`` does.
+    ``map`` or ``prefetch``; docs/benchmarks.md).
 
     Raises:
         ValueError: If the arrays do not all have the same number of rows.
@@ -71,9 +70,37 @@ def predict_in_batches(model, inputs: dict[str, np.ndarray], batch_size: int):
     import keras
 
     rows = _row_count(inputs)
-    parts = [model.predict_on_batch({name: value[start:start + batch_size] for name, value in inputs.items()})
+    function = predict_function(model, inputs)
+    parts = [function({name: value[start:start + batch_size] for name, value in inputs.items()})
              for start in range(0, max(rows, 1), batch_size)]
     return keras.tree.map_structure(lambda *arrays: np.concatenate([np.asarray(a) for a in arrays]), *parts)
+
+
+def predict_function(model, inputs: dict[str, np.ndarray]):
+    """``model(x, training=False)`` as a ``tf.function`` traced once for any number of rows: its
+    input signature has a ``None`` batch dimension and the dtypes and other dimensions of
+    ``inputs`` (arrays by input name, ``(rows, ...)``). Returns a callable from such a dict to the
+    model's outputs (tensors).
+
+    Keras' ``predict_on_batch`` traces for the first batch's shape and again, relaxed, for the
+    next shape (the last, partial batch of almost every table): tracing the default retrieval
+    model (about a thousand graph operations) costs as much as predicting thousands of rows,
+    and it is paid by every ``tabcli predict``. The function is kept on the model and traced again
+    only when the input names, dtypes or trailing shapes change, or a key index is attached to or
+    detached from one of its layers (an index is searched through a different graph).
+    """
+    import tensorflow as tf
+
+    signature = {name: tf.TensorSpec((None, *np.shape(value)[1:]), tf.as_dtype(np.asarray(value).dtype))
+                 for name, value in inputs.items()}
+    key = (tuple(sorted((name, tuple(spec.shape[1:]), spec.dtype.name) for name, spec in signature.items())),
+           tuple(id(layer.key_index) for layer in model._flatten_layers() if hasattr(layer, "attach_index")))
+    cached = getattr(model, "_tabcli_predict", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    function = tf.function(lambda x: model(x, training=False), input_signature=[signature], reduce_retracing=True)
+    object.__setattr__(model, "_tabcli_predict", (key, function))  # outside Keras' attribute tracking
+    return function
 
 
 def _row_count(arrays: dict) -> int:
