@@ -19,6 +19,9 @@ from tabcli.cli import app
 from tabcli.data.chunks import TableChunks
 from tabcli.data.io import read_table
 
+# One worker runs this file's tests (pytest-xdist), so the module's trained run is built once.
+pytestmark = pytest.mark.xdist_group("chunked_predict")
+
 runner = CliRunner()
 
 

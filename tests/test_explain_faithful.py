@@ -20,6 +20,9 @@ from tabcli.cli import app
 sys.path.insert(0, str(REPO / "benchmarks"))
 from planted import PLANTED, planted_table  # noqa: E402
 
+# One worker runs this file's tests (pytest-xdist), so the module's two trained runs are built once.
+pytestmark = pytest.mark.xdist_group("explain_faithful")
+
 runner = CliRunner()
 
 
