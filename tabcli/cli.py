@@ -391,16 +391,14 @@ def tune(
         raise typer.Exit(1)
 
 
-def _terminate_as_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main() -> None:
     """Console-script entry point. SIGTERM (a CI job cancelled, a batch stopped) is handled like
-    Ctrl-C, so a run directory is marked ``interrupted`` rather than left looking alive."""
-    import signal
+    Ctrl-C, so a run directory is marked ``interrupted`` rather than left looking alive; training
+    stops at the next batch even if the first KeyboardInterrupt was lost
+    (:mod:`tabcli.training.interrupts`)."""
+    from tabcli.training.interrupts import install_handlers
 
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    install_handlers()
     app()
 
 

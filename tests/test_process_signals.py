@@ -143,3 +143,19 @@ def test_a_file_size_limit_names_the_file_and_leaves_no_partial_model(tmp_path):
     evaluated = subprocess.run([sys.executable, "-m", "tabcli", "evaluate", str(run_dir)],
                                capture_output=True, text=True, env=_env(), timeout=120)
     assert evaluated.returncode == 2 and "status 'failed'" in " ".join(evaluated.stderr.split())
+
+
+def test_a_stop_request_whose_interrupt_was_lost_stops_training_at_the_next_batch(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tabcli.cli import app
+    from tabcli.training import interrupts
+
+    # As if Ctrl-C had arrived and its KeyboardInterrupt been dropped inside a finalizer.
+    monkeypatch.setattr(interrupts, "_requested", True)
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(_config(tmp_path, 50)), "--run-dir", str(run_dir), "--quiet"])
+    assert result.exit_code == 130, result.output
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "interrupted"
+    assert not (run_dir / "model.keras").exists()

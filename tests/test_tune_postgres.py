@@ -69,7 +69,7 @@ def postgres_url():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _running_trial_of(storage: str, pid: int):
+def _running_trial_of(storage, pid: int):
     import optuna
 
     try:
@@ -99,16 +99,19 @@ def test_processes_share_a_postgres_study_and_a_killed_one_resumes(tmp_path, pos
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TABCLI_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     base = [sys.executable, "-m", "tabcli", "tune", str(path), "--storage", postgres_url, "--output", str(out)]
 
+    # One storage (one connection pool) for all the polling: a URL string would open a new pool
+    # per call, and the server's 100 connections run out on a slow machine.
+    storage = optuna.storages.RDBStorage(postgres_url)
     first = subprocess.Popen(base + ["--trials", "3"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 180
-    while not optuna.get_all_study_summaries(postgres_url) and time.monotonic() < deadline:
+    while not optuna.get_all_study_summaries(storage) and time.monotonic() < deadline:
         time.sleep(0.5)
     second = subprocess.Popen(base + ["--trials", "3", "--resume"], env=env, cwd=REPO,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     killed = None
     while time.monotonic() < deadline:  # until the second process is training (its run.json exists)
         assert second.poll() is None, second.communicate()[0]
-        killed = _running_trial_of(postgres_url, second.pid)
+        killed = _running_trial_of(storage, second.pid)
         if killed is not None and (Path(killed.user_attrs["run_dir"]) / "run.json").exists():
             break
         time.sleep(0.2)
@@ -122,7 +125,7 @@ def test_processes_share_a_postgres_study_and_a_killed_one_resumes(tmp_path, pos
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     assert f"trials [{killed.number}]" in " ".join(restarted.stdout.split())  # the note naming the dead trial
 
-    study = optuna.load_study(study_name="penguins", storage=postgres_url)
+    study = optuna.load_study(study_name="penguins", storage=storage)
     trials = pd.read_csv(out / "trials.csv")
     assert sorted(trials["trial"]) == sorted(t.number for t in study.get_trials()) == list(range(len(trials)))
     states = dict(zip(trials["trial"], trials["state"]))
