@@ -26,11 +26,22 @@ pytestmark = pytest.mark.xdist_group("explain_faithful")
 runner = CliRunner()
 
 
+_TRAINED: dict[str, tuple] = {}
+
+
 @pytest.fixture(scope="module", params=["binary", "regression"])
 def planted_run(request, tmp_path_factory):
-    """The default model (no model section) trained on a planted table, then explained."""
-    folder = tmp_path_factory.mktemp(f"planted_{request.param}")
-    planted_table(request.param, rows=1500, seed=1).to_csv(folder / "planted.csv", index=False)
+    """The default model (no model section) trained on a planted table, then explained; once per
+    task, however the tests of the two tasks are interleaved (pytest-xdist may send them in any
+    order, and a parametrised module fixture is set up again at each change of parameter)."""
+    if request.param not in _TRAINED:
+        _TRAINED[request.param] = _train_and_explain(request.param, tmp_path_factory)
+    return _TRAINED[request.param]
+
+
+def _train_and_explain(task, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(f"planted_{task}")
+    planted_table(task, rows=1500, seed=1).to_csv(folder / "planted.csv", index=False)
     config = {"data": {"train": "planted.csv", "target": "target"}, "training": {"epochs": 20}}
     (folder / "planted.yaml").write_text(yaml.safe_dump(config))
     run_dir = folder / "run"
@@ -38,7 +49,7 @@ def planted_run(request, tmp_path_factory):
     assert result.exit_code == 0, result.output
     explained = runner.invoke(app, ["explain", str(run_dir), "--rows", "0-19"])
     assert explained.exit_code == 0, explained.output
-    return request.param, run_dir, explained.output
+    return task, run_dir, explained.output
 
 
 def test_default_model_ranks_the_planted_features_first(planted_run):
