@@ -4,8 +4,8 @@ Concurrent requests are served by *greedy batching*: one thread runs the model; 
 batch, the rows of the requests that arrive wait, and the next batch takes all of them at once.
 An idle server adds no waiting time to a lone request, and a busy one pays one model call (and
 one preprocessing call) for many requests instead of one per request. The model is called
-through :func:`~tabcli.training.trainer.predict_model` (Keras' ``predict_on_batch``: a compiled
-function, no input pipeline), which for a few rows is an order of magnitude faster than ``predict``.
+through :func:`~tabcli.training.trainer.predict_model` (one ``tf.function`` traced once for every
+batch size, no input pipeline), which for a few rows is an order of magnitude faster than ``predict``.
 """
 
 from __future__ import annotations
