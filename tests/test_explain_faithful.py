@@ -26,20 +26,10 @@ pytestmark = pytest.mark.xdist_group("explain_faithful")
 runner = CliRunner()
 
 
-_TRAINED: dict[str, tuple] = {}
-
-
 @pytest.fixture(scope="module", params=["binary", "regression"])
 def planted_run(request, tmp_path_factory):
-    """The default model (no model section) trained on a planted table, then explained; once per
-    task, however the tests of the two tasks are interleaved (pytest-xdist may send them in any
-    order, and a parametrised module fixture is set up again at each change of parameter)."""
-    if request.param not in _TRAINED:
-        _TRAINED[request.param] = _train_and_explain(request.param, tmp_path_factory)
-    return _TRAINED[request.param]
-
-
-def _train_and_explain(task, tmp_path_factory):
+    """The default model (no model section) trained on a planted table, then explained."""
+    task = request.param
     folder = tmp_path_factory.mktemp(f"planted_{task}")
     planted_table(task, rows=1500, seed=1).to_csv(folder / "planted.csv", index=False)
     config = {"data": {"train": "planted.csv", "target": "target"}, "training": {"epochs": 20}}

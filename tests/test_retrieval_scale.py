@@ -206,7 +206,7 @@ def test_predictions_trace_once_for_every_batch_size_and_again_when_an_index_is_
     np.testing.assert_allclose(through_index, exact, atol=1e-5)
 
 
-def test_the_output_spec_matches_a_call_without_tracing_it():
+def test_the_output_spec_matches_a_call():
     layer = _layer()
     x, features = _inputs()
     for kwargs in ({}, {"candidate_index": np.full(ROWS, -1, "int32")}):

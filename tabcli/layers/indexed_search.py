@@ -140,10 +140,7 @@ class IndexedSearch:
                     f"The retrieval index of layer '{self.name}' was built with other key weights; rebuild it "
                     "(layer.build_index()) after changing the weights.")
             found = index.search(queries, retrieved)
-            if np.any(own >= 0):
-                found = np.take_along_axis(found, drop_own_rows(found, own, count), axis=1)
-            else:  # new rows (all -1): nothing to drop, so no sort
-                found = found[:, :count]
+            found = np.take_along_axis(found, drop_own_rows(found, own, count), axis=1)
             return found, index.keys_of(found)
 
         chosen, neighbour_keys = tf.numpy_function(

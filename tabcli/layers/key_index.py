@@ -50,6 +50,8 @@ def drop_own_rows(found: np.ndarray, own: np.ndarray, count: int) -> np.ndarray:
     last, the order is otherwise kept, then the cut to ``count <= r`` columns."""
     width = found.shape[1]
     itself = found == np.asarray(own)[:, None]
+    if not itself.any():  # e.g. new rows (own -1): the first columns, without a sort
+        return np.broadcast_to(np.arange(count), (len(found), count))
     return np.argsort(itself * width + np.arange(width), axis=1, kind="stable")[:, :count]
 
 

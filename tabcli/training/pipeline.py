@@ -91,14 +91,16 @@ def predict_function(model, inputs: dict[str, np.ndarray]):
     """
     import tensorflow as tf
 
+    from tabcli.models.retrieval import retrieval_layers
+
     signature = {name: tf.TensorSpec((None, *np.shape(value)[1:]), tf.as_dtype(np.asarray(value).dtype))
                  for name, value in inputs.items()}
     key = (tuple(sorted((name, tuple(spec.shape[1:]), spec.dtype.name) for name, spec in signature.items())),
-           tuple(id(layer.key_index) for layer in model._flatten_layers() if hasattr(layer, "attach_index")))
+           tuple(id(layer.key_index) for layer in retrieval_layers(model)))
     cached = getattr(model, "_tabcli_predict", None)
     if cached is not None and cached[0] == key:
         return cached[1]
-    function = tf.function(lambda x: model(x, training=False), input_signature=[signature], reduce_retracing=True)
+    function = tf.function(lambda x: model(x, training=False), input_signature=[signature])
     object.__setattr__(model, "_tabcli_predict", (key, function))  # outside Keras' attribute tracking
     return function
 
