@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from conftest import REPO, TINY
 from tabcli.cli import app
 from tabcli.layers import RetrievalAttention
+from tabcli.layers import candidate_cache
 from tabcli.layers.key_index import KeyIndex, exact_neighbours
 from tabcli.models.tabular_attention.config import EXACT_SEARCH_MAX_CANDIDATES, INDEX_STEP_CANDIDATES, RetrievalOptions
 
@@ -46,11 +47,22 @@ def _exact_index(layer):
     return index
 
 
+def _held_rows(variable) -> int:
+    """Rows a variable whose first dimension is open holds now."""
+    return ops.convert_to_numpy(variable).shape[0]
+
+
 def _ids(layer, x, features, **kwargs):
     return ops.convert_to_numpy(layer(x, **features, return_attention_scores=True, **kwargs)[1]["ids"])
 
 
-def test_index_search_gives_the_exact_neighbours_and_outputs():
+@pytest.mark.parametrize("cached", [True, False], ids=["keys-from-cache", "keys-from-index"])
+def test_index_search_gives_the_exact_neighbours_and_outputs(cached, monkeypatch):
+    """Both ways an index call reads its neighbours' keys and ``W1 k_i`` (the candidate cache, or
+    the index and a product per neighbour when the cache would exceed its bound) give the exact
+    path's neighbours and outputs; above the bound nothing ``N``-sized is kept."""
+    if not cached:
+        monkeypatch.setattr(candidate_cache, "CANDIDATE_CACHE_MAX_BYTES", 0)
     layer = _layer()
     x, features = _inputs()
     own = {"numerical": ops.convert_to_numpy(layer.candidate_numerical)[:ROWS],
@@ -66,6 +78,22 @@ def test_index_search_gives_the_exact_neighbours_and_outputs():
     through_index = _ids(layer, x, own, candidate_index=index_of)
     np.testing.assert_array_equal(through_index, exact_own)
     assert not np.any(through_index == index_of[:, None])
+    assert [_held_rows(v) for v in layer._cache] == ([N] * 3 if cached else [0] * 3)
+
+
+def test_a_built_layer_holds_no_candidate_sized_state_until_it_is_used():
+    """The candidate cache and the frozen contexts are allocated by the calls that need them, not
+    by build (or load): a layer that predicts through an index never holds them."""
+    layer = RetrievalAttention(N, WIDTH, num_numerical=4, cardinalities=[3], k=8, num_classes=2, key_embedding="periodic")
+    layer.build((None, WIDTH))
+    assert _held_rows(layer._frozen_contexts) == 0 and [_held_rows(v) for v in layer._cache] == [0] * 3
+    # ranking table (key_dim 16 < 35 key features: w = 16) + keys + W1 k_i (hidden 32) + 4 numbers + 1 code
+    assert layer.candidate_cache_bytes() == 4 * N * ((WIDTH + 1) + WIDTH + 2 * WIDTH + 4 + 1)
+    x, features = _inputs()
+    layer(x, **features)  # an exact prediction fills the cache
+    assert [_held_rows(v) for v in layer._cache] == [N] * 3 and _held_rows(layer._frozen_contexts) == 0
+    layer.freeze_contexts()
+    assert ops.convert_to_numpy(layer._frozen_contexts).shape == (N, layer._count(True))
 
 
 def test_an_index_of_other_weights_is_refused():

@@ -22,12 +22,17 @@ class FrozenContexts:
     """
 
     def _build_frozen_contexts(self, num_candidates: int, count: int) -> None:
-        """Create the table ``(num_candidates, count)`` and its on/off flag. They are set outside
+        """Create the (empty) table ``(rows, count)`` and its on/off flag. They are set outside
         Keras' tracking (``object.__setattr__``) so that they are neither weights of the model nor
-        saved in model.keras (``4 * N * k`` bytes of training state)."""
-        object.__setattr__(self, "_frozen_contexts", keras.Variable(
-            np.zeros((num_candidates, count), dtype="int32"), dtype="int32", trainable=False, name="frozen_contexts"
-        ))
+        saved in model.keras. The table's rows are left open (``tf.Variable(shape=[None,
+        count])``) and it starts with none: the ``4 * N * k`` bytes of training state are
+        allocated by :meth:`freeze_contexts`, not by every layer that is built or loaded (2.5 GB
+        at 6.4 million candidates)."""
+        import tensorflow as tf  # a variable whose row count is set by its first assignment
+
+        object.__setattr__(self, "_frozen_contexts", tf.Variable(
+            np.zeros((0, count), dtype="int32"), shape=tf.TensorShape([None, count]), trainable=False,
+            name="frozen_contexts"))
         object.__setattr__(self, "_contexts_frozen", keras.Variable(0, dtype="int32", trainable=False, name="contexts_frozen"))
 
     def _choose(self, query, candidate_index, count):

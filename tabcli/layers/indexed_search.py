@@ -123,11 +123,12 @@ class IndexedSearch:
             table.append(np.take_along_axis(found, drop_own_rows(found, positions, count), axis=1))
         return np.concatenate(table).astype(np.int32)
 
-    def _index_search(self, keys, candidate_index, count):
+    def _index_search(self, keys, candidate_index, count, read_keys: bool = False):
         """Each row's nearest candidates by the attached index, for query keys ``(batch,
         key_dim)`` (without the row's own position, given ``candidate_index``): positions
-        ``(batch, count)`` int32 and their keys ``(batch, count, key_dim)`` read back from the index
-        (no gradient), so that no call computes the keys of all ``N`` candidates."""
+        ``(batch, count)`` int32, and with ``read_keys`` also their keys ``(batch, count,
+        key_dim)`` read back from the index (no gradient), for callers that hold no key of all
+        ``N`` candidates."""
         import tensorflow as tf  # tf.numpy_function: the index is searched outside the graph
 
         retrieved = count if candidate_index is None else min(count + 1, self.num_candidates)
@@ -141,10 +142,14 @@ class IndexedSearch:
                     "(layer.build_index()) after changing the weights.")
             found = index.search(queries, retrieved)
             found = np.take_along_axis(found, drop_own_rows(found, own, count), axis=1)
-            return found, index.keys_of(found)
+            return (found, index.keys_of(found)) if read_keys else found
 
-        chosen, neighbour_keys = tf.numpy_function(
-            search, [ops.stop_gradient(keys), own, self.key_fingerprint()], (tf.int32, tf.float32), name="key_index_search")
+        arguments = [ops.stop_gradient(keys), own, self.key_fingerprint()]
+        if not read_keys:
+            chosen = tf.numpy_function(search, arguments, tf.int32, name="key_index_search")
+            chosen.set_shape((None, count))
+            return chosen
+        chosen, neighbour_keys = tf.numpy_function(search, arguments, (tf.int32, tf.float32), name="key_index_search")
         chosen.set_shape((None, count))
         neighbour_keys.set_shape((None, count, self.key_dim))
         return chosen, neighbour_keys

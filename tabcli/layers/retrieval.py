@@ -54,8 +54,9 @@ class RetrievalAttention(FrozenContexts, CandidateCache, IndexedSearch, keras.la
     Large tables (:class:`~tabcli.layers.indexed_search.IndexedSearch`): with
     ``step_candidates`` a training call ranks a fresh random sample of that many candidates
     instead of all ``N``, and with an index attached (:meth:`attach_index`) a call with
-    ``training=False`` searches it instead of ranking all ``N`` and recomputes the neighbours'
-    keys from their features (no ``N``-sized cache).
+    ``training=False`` searches it instead of ranking all ``N``; the neighbours' keys and
+    ``W1 k_i`` come from the candidate cache while it fits its memory bound, else the keys are
+    read back from the index and ``W1 k_i`` computed per neighbour.
 
     The candidates' features, labels and ids are non-trainable weights, so they are saved in the
     ``.keras`` file and a prediction needs nothing else. Memory: ``4 * (n_num + n_cat + 2)``
@@ -313,8 +314,13 @@ class RetrievalAttention(FrozenContexts, CandidateCache, IndexedSearch, keras.la
             where = ops.reshape(where, (-1, count))
             neighbour_keys = ops.take(distinct_keys, where, axis=0)  # (batch, k, key_dim)
             neighbour_hidden = ops.take(ops.matmul(distinct_keys, self.t_in_kernel), where, axis=0)
+        elif self._key_index is not None and self.caches_candidates:  # searched; keys and W1 k_i from the cache
+            chosen = self._index_search(keys, candidate_index, count)
+            _, candidate_keys, candidate_hidden = self._cached_candidates()
+            neighbour_keys = ops.take(candidate_keys, chosen, axis=0)  # (batch, k, key_dim)
+            neighbour_hidden = ops.take(candidate_hidden, chosen, axis=0)  # (batch, k, hidden)
         elif self._key_index is not None:  # searched and read back from the index: no N-sized work
-            chosen, neighbour_keys = self._index_search(keys, candidate_index, count)
+            chosen, neighbour_keys = self._index_search(keys, candidate_index, count, read_keys=True)
             neighbour_hidden = ops.matmul(neighbour_keys, self.t_in_kernel)  # (batch, k, hidden)
         else:  # the weights hold still: every candidate's key and W1 k_i come from the cache
             table, candidate_keys, candidate_hidden = self._cached_candidates()
