@@ -154,10 +154,12 @@ def test_context_freeze_through_the_index_equals_the_exact_freeze():
     np.testing.assert_array_equal(ops.convert_to_numpy(layer._frozen_contexts), through_index)
 
 
-def test_key_index_round_trip_and_short_lists(tmp_path):
+@pytest.mark.parametrize("quantizer", ["flat", "hnsw"])
+def test_key_index_round_trip_and_short_lists(tmp_path, quantizer):
     rng = np.random.default_rng(0)
     keys = np.concatenate([rng.normal(size=(190, 4)), 50 + rng.normal(size=(10, 4))]).astype("float32")
-    index = KeyIndex.build(keys, [1.0, 2.0], k=30, seed=0)
+    index = KeyIndex.build(keys, [1.0, 2.0], k=30, seed=0, quantizer=quantizer)
+    assert index.describe()["quantizer"] == quantizer
     index.index.nprobe = 1  # the small cluster's list holds 10 keys: fewer than asked for
     queries = keys[190:] + 0.01
     found = index.search(queries, 30)
@@ -165,10 +167,14 @@ def test_key_index_round_trip_and_short_lists(tmp_path):
     np.testing.assert_array_equal(np.sort(found, axis=1), np.sort(exact_neighbours(queries, keys, 30), axis=1))
     index.save(tmp_path / "layer.faiss")
     loaded = KeyIndex.load(tmp_path / "layer.faiss")
+    assert loaded.describe()["quantizer"] == quantizer
     np.testing.assert_array_equal(loaded.search(keys[:20], 5), index.search(keys[:20], 5))
+    np.testing.assert_array_equal(index.search(keys[:20], 1)[:, 0], np.arange(20))  # each key finds itself
     assert loaded.matches([1.0, 2.0]) and not loaded.matches([1.0, 2.1])
     with pytest.raises(ValueError, match="Cannot return 300 neighbours"):
         index.search(keys[:2], 300)
+    with pytest.raises(ValueError, match="quantizer must be"):
+        KeyIndex.build(keys, [1.0], k=3, quantizer="ivf")
 
 
 def test_search_auto_is_exact_on_small_tables_and_an_index_on_large_ones():

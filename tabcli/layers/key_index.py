@@ -20,6 +20,10 @@ _POINTS_PER_LIST = 40
 #: k-means iterations of the coarse quantizer (faiss' default 25 costs 2.5x the time for
 #: centroids the lists do not need to be exact).
 _KMEANS_ITERATIONS = 10
+#: Lists from which the coarse quantizer is a graph (HNSW) rather than a scan of every centroid.
+HNSW_QUANTIZER_MIN_LISTS = 1024
+#: Neighbours per node of that graph (faiss' ``M``).
+_HNSW_LINKS = 32
 
 
 def _faiss():
@@ -74,7 +78,12 @@ class KeyIndex:
 
     The keys are clustered into ``nlist = min(4 sqrt(N), N / 39)`` lists by k-means on a seeded
     sample of ``40 nlist`` keys; a query is compared exactly with the keys of its ``nprobe``
-    nearest lists. ``nprobe`` is chosen at build time: the fewest lists (doubled from 8, then
+    nearest lists. Those lists are found by scanning every centroid, or, from
+    :data:`HNSW_QUANTIZER_MIN_LISTS` lists on, through a graph of the centroids (HNSW: Malkov and
+    Yashunin, "Efficient and robust approximate nearest neighbor search using Hierarchical
+    Navigable Small World graphs", TPAMI 2018; faiss ``IVF{nlist}_HNSW32,Flat``), as faiss'
+    guidelines advise for many lists: at 3,224 lists it cut a 4,096-query search from 0.31 to
+    0.27 s at the same recall. ``nprobe`` is chosen at build time: the fewest lists (doubled from 8, then
     bisected to within an eighth) for which recall@k against exhaustive search on 256 stored
     keys reaches ``target_recall``. A search then costs about
     ``nlist + nprobe N / nlist`` distances instead of ``N`` (650,000 keys of width 64: 5,300
@@ -98,7 +107,8 @@ class KeyIndex:
         self.seconds = seconds
 
     @classmethod
-    def build(cls, keys: np.ndarray, fingerprint, k: int, seed: int = 0, target_recall: float = 0.95) -> "KeyIndex":
+    def build(cls, keys: np.ndarray, fingerprint, k: int, seed: int = 0, target_recall: float = 0.95,
+              quantizer: str = "auto") -> "KeyIndex":
         """Cluster, fill and calibrate an index of ``keys``.
 
         Args:
@@ -107,9 +117,12 @@ class KeyIndex:
             k: Neighbours a search returns (calibrates ``nprobe``).
             seed: Seed of the k-means sample and initialisation and of the calibration queries.
             target_recall: Recall@k the calibration aims for, in ``(0, 1]``.
+            quantizer: How a query's nearest lists are found: ``"flat"`` (every centroid),
+                ``"hnsw"`` (a graph of the centroids) or ``"auto"`` (``"hnsw"`` from
+                :data:`HNSW_QUANTIZER_MIN_LISTS` lists on).
 
         Raises:
-            ValueError: If ``keys`` is not a non-empty 2-D array.
+            ValueError: If ``keys`` is not a non-empty 2-D array, or on an unknown ``quantizer``.
         """
         faiss = _faiss()
         keys = np.ascontiguousarray(keys, dtype=np.float32)
@@ -118,7 +131,13 @@ class KeyIndex:
         started = time.perf_counter()
         n, width = keys.shape
         nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(width), width, nlist)
+        if quantizer not in ("auto", "flat", "hnsw"):
+            raise ValueError(f"quantizer must be 'auto', 'flat' or 'hnsw'; received {quantizer!r}.")
+        graph = quantizer == "hnsw" or (quantizer == "auto" and nlist >= HNSW_QUANTIZER_MIN_LISTS)
+        coarse = faiss.IndexHNSWFlat(width, _HNSW_LINKS) if graph else faiss.IndexFlatL2(width)
+        index = faiss.IndexIVFFlat(coarse, width, nlist)
+        if graph:  # k-means assigns points by scanning every centroid; the graph is built once, after
+            index.clustering_index = faiss.IndexFlatL2(width)
         index.cp.niter = _KMEANS_ITERATIONS
         index.cp.seed = int(seed)
         rng = np.random.default_rng(seed)
@@ -220,6 +239,7 @@ class KeyIndex:
 
     def describe(self) -> dict:
         """The index's settings and build figures, for run.json."""
-        return {"kind": "faiss IVF-Flat", "keys": self.size, "nlist": self.nlist, "nprobe": self.nprobe,
+        graph = isinstance(_faiss().downcast_index(self.index.quantizer), _faiss().IndexHNSW)
+        return {"kind": "faiss IVF-Flat", "quantizer": "hnsw" if graph else "flat", "keys": self.size, "nlist": self.nlist, "nprobe": self.nprobe,
                 "calibration_recall": None if self.recall is None else round(self.recall, 4),
                 "build_seconds": None if self.seconds is None else round(self.seconds, 3)}
