@@ -79,11 +79,14 @@ class Run:
         The same table as ``tabcli predict`` writes.
 
         Args:
-            data: DataFrame (or list of records) with the training feature columns; the target
-                and other columns may be present and are ignored.
+            data: DataFrame (or list of records) with the training feature columns, read as the
+                training file was (blank and space-only cells and ``data.na_values`` are missing
+                values, numbers may be text); the target and the columns the run ignores
+                (``data.drop``) may be present and are not used.
 
         Raises:
-            DataError: If a feature column is missing or a numerical column holds text.
+            DataError: If a feature column is missing, a column is one the training table did
+                not have (the message names it), or a numerical column holds other text.
         """
         from tabcli.predictions import prediction_table
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tabcli.data.chunks import DEFAULT_CHUNK_ROWS, Progress, TableChunks
+from tabcli.data.conform import check_known_columns
 from tabcli.data.dataset import parquet_files, parse_shard, take_shard
 from tabcli.data.schema import infinite_value_counts, infinite_value_notes_from_counts
 from tabcli.errors import ConfigError, DataError
@@ -183,9 +184,11 @@ def predict_file(
                          chunk_rows=chunk_rows, pinned=[*schema.categorical, *([id_column] if id_column else [])],
                          files=files)
     what = f"'{data}'"
-    run.preprocessor.check_columns(chunks.columns, what)  # before a long read, not after
     if id_column is not None and id_column not in chunks.columns:
         raise DataError(f"--id-column '{id_column}' is not a column of '{data}'. Available columns: {chunks.columns}.")
+    extra = [id_column] if id_column else []
+    run.preprocessor.check_columns(chunks.columns, what)  # before a long read, not after
+    check_known_columns(chunks.columns, schema, what, extra)
     chunks.scan(progress)
     summary, infinite = PredictSummary(output=output), Counter()
 
@@ -206,7 +209,7 @@ def predict_file(
             for frame in chunks:
                 infinite.update(infinite_value_counts(frame, schema.numerical))
                 ids = frame[id_column].to_numpy() if id_column is not None else None
-                for inputs, batch_ids in aligned.add(run.inputs(frame, what), ids):
+                for inputs, batch_ids in aligned.add(run.inputs(frame, what, extra), ids):
                     predict(inputs, batch_ids, writer)
             for inputs, batch_ids in aligned.rest():
                 predict(inputs, batch_ids, writer)

@@ -30,18 +30,33 @@ runner = CliRunner()
 PENGUINS = DATASETS / "penguins.csv"
 
 
+def _as_exported(path):
+    """The penguins table as customer tables often come (e.g. the Telco churn sample): an id
+    column the config drops, and a blank (" ") where a number is missing."""
+    frame = pd.read_csv(PENGUINS)
+    frame.insert(0, "penguin_id", [f"P{i:04d}" for i in range(len(frame))])
+    depth = frame["bill_depth_mm"].astype(object)
+    depth[frame.sample(60, random_state=0).index] = np.nan
+    frame["bill_depth_mm"] = depth.where(depth.notna(), " ")
+    frame.to_csv(path, index=False)
+    return path
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A small penguins run (retrieval, so explanations carry neighbours) and `tabcli predict`'s output."""
+    """A small penguins run of the default model (retrieval, so explanations carry neighbours),
+    trained on the exported table, 40 of its rows as ``pd.read_csv`` gives them (blanks are
+    ``" "`` text, the id column present) and `tabcli predict`'s output for them."""
     folder = tmp_path_factory.mktemp("serve")
-    run = folder / "run"
-    sets = [s for s in TINY if not s.startswith("model.context_rows")] + ["model.inter_sample=retrieval", "model.retrieval.k=8"]
+    run, table = folder / "run", _as_exported(folder / "penguins.csv")
+    sets = [*TINY, f"data.train={table}", "data.drop=[penguin_id]"]
     args = ["train", str(REPO / "configs/penguins/tabular_attention.yaml"), "--run-dir", str(run), "-q"]
     for item in sets:
         args += ["--set", item]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    rows = pd.read_csv(PENGUINS).sample(40, random_state=1)
+    rows = pd.read_csv(table).sample(40, random_state=1)
+    assert (rows["bill_depth_mm"] == " ").sum() >= 3 and not pd.api.types.is_numeric_dtype(rows["bill_depth_mm"])
     rows.to_csv(folder / "rows.csv", index=False)
     predicted = runner.invoke(app, ["predict", str(run), "--data", str(folder / "rows.csv"), "--output", str(folder / "cli.csv")])
     assert predicted.exit_code == 0, predicted.output
@@ -104,6 +119,42 @@ def test_predictions_equal_the_cli(trained, server):
     status, as_csv = _request(port, "POST", "/predict", rows.to_csv(index=False).encode(), "text/csv")
     assert status == 200
     np.testing.assert_allclose(_probabilities(as_csv), _probabilities(answer), atol=1e-6)
+
+
+def test_the_same_rows_get_the_same_predictions_through_every_door(trained, server):
+    """The training reader, `tabcli predict` on the file, `Run.predict` on ``pd.read_csv`` of it and
+    ``POST /predict`` with the records as the file has them (blanks as " ", the dropped id and the
+    target sent along) give the same predictions; a column the training table did not have is
+    refused by each, by name."""
+    import tabcli
+    from tabcli.data.io import read_table
+    from tabcli.errors import DataError
+
+    run_dir, rows, cli = trained
+    port, _ = server
+    run = tabcli.load_run(run_dir)
+    doors = {"training reader": run.predict(read_table(run_dir.parent / "rows.csv", run.config.data.na_values)),
+             "Run.predict": run.predict(pd.read_csv(run_dir.parent / "rows.csv"))}
+    status, answer = _request(port, "POST", "/predict", json.loads(rows.to_json(orient="records")))
+    assert status == 200, answer
+    columns = ["proba_Adelie", "proba_Chinstrap", "proba_Gentoo"]
+    doors["POST /predict"] = pd.DataFrame(_probabilities(answer), columns=columns).assign(
+        prediction=[p["prediction"] for p in answer["predictions"]])
+    for door, table in doors.items():
+        assert table["prediction"].tolist() == cli["prediction"].tolist(), door
+        np.testing.assert_allclose(table[columns].to_numpy(), cli[columns].to_numpy(), atol=1e-5, err_msg=door)
+    blank = rows["bill_depth_mm"].to_numpy() == " "  # they are predicted as missing values, not refused
+    assert blank.any() and cli["prediction"][blank].isin(["Adelie", "Chinstrap", "Gentoo"]).all()
+
+    extra = rows.assign(colour="blue")
+    extra.to_csv(run_dir.parent / "extra.csv", index=False)
+    with pytest.raises(DataError, match="'colour'"):
+        run.predict(extra)
+    refused = runner.invoke(app, ["predict", str(run_dir), "--data", str(run_dir.parent / "extra.csv"),
+                                  "--output", str(run_dir.parent / "extra-out.csv")])
+    assert refused.exit_code == 2 and "colour" in refused.output and not (run_dir.parent / "extra-out.csv").exists()
+    status, answer = _request(port, "POST", "/predict", json.loads(extra.head(2).to_json(orient="records")))
+    assert status == 422 and "column 'colour': unknown column" in answer["message"]
 
 
 def test_bad_records_are_422s_that_name_record_and_column(server):

@@ -143,12 +143,23 @@ class LoadedRun:
         """Training-table index of every context row stored in the model."""
         return list(self.info.get("context_rows") or [])
 
-    def inputs(self, frame: pd.DataFrame, what: str = "the data") -> dict[str, np.ndarray]:
-        """Model inputs for ``frame`` (only the inputs the model has).
+    def inputs(self, frame: pd.DataFrame, what: str = "the data", extra_columns=()) -> dict[str, np.ndarray]:
+        """Model inputs for ``frame`` (only the inputs the model has), its cells read by the
+        training file's rules (:func:`~tabcli.data.conform.conform_frame`: blank cells and
+        ``data.na_values`` are missing; the target and ignored columns are accepted).
+
+        Args:
+            frame: Rows with the feature columns.
+            what: How to name ``frame`` in error messages.
+            extra_columns: Columns beyond the training table's to accept (e.g. an id column).
 
         Raises:
-            DataError: If a feature column is missing or a numerical column holds text.
+            DataError: If a feature column is missing, a column is unknown to the run, or a
+                numerical column holds text.
         """
+        from tabcli.data.conform import conform_frame
+
+        frame = conform_frame(frame, self.schema, self.config.data.na_values, what, extra_columns)
         arrays = self.preprocessor.transform(frame, what=what)
         return {k: v for k, v in arrays.items() if v.shape[1] > 0}
 

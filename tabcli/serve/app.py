@@ -80,7 +80,7 @@ def create_app(run_dir: str | Path, max_rows: int = DEFAULT_MAX_ROWS):
 
         configure_threads()
     schema = run.schema
-    Record = record_model(schema)
+    Record = record_model(schema, run.config.data.na_values)
     records_adapter = TypeAdapter(list[Record])
     predictor = BatchedPredictor(run)
     predictor.warm_up(Record.model_validate({c: None for c in schema.features}).model_dump(by_alias=True))

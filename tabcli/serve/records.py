@@ -4,33 +4,58 @@ and CSV bodies read into the same records."""
 from __future__ import annotations
 
 import io
-from typing import Any, Optional, Union
+from typing import Annotated, Any, Optional, Sequence, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, create_model
+
+from tabcli.data.conform import is_missing_text
 
 __all__ = ["record_model", "records_frame", "csv_records"]
 
 Category = Union[StrictStr, StrictInt, StrictFloat, StrictBool]
 
 
-def record_model(schema) -> type[BaseModel]:
+def record_model(schema, na_values: Sequence[str] = ()) -> type[BaseModel]:
     """A pydantic model of one input row of ``schema`` (a :class:`~tabcli.data.schema.TableSchema`).
 
-    Every feature column is a required field (null is a missing value, handled as in training):
-    numerical columns are numbers, categorical columns strings, integers or booleans, date
-    columns ISO strings. The target may be sent and is ignored; any other key is refused, so a
-    misspelt column is a 422 naming it rather than a silently missing value. Column names are
-    field aliases, so any column name works (spaces, dots).
+    Every feature column is a required field, read by the training file's rules
+    (:mod:`tabcli.data.conform`): null, a blank or space-only string and the run's
+    ``na_values`` are a missing value, handled as in training; numerical columns take numbers
+    or numbers written as text; categorical columns strings, integers or booleans; date
+    columns ISO strings. The target and the columns the run ignores (``schema.dropped``) may be
+    sent and are not used; any other key is refused, so a misspelt column is a 422 naming it
+    rather than a silently missing value. Column names are field aliases, so any column name
+    works (spaces, dots).
     """
+    markers = [str(v) for v in na_values]
+
+    def missing_as_none(value):
+        return None if is_missing_text(value, markers) else value
+
+    def number(value):
+        value = missing_as_none(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise ValueError(f"'{value}' is not a number (a blank is a missing value; other markers of a "
+                                 "missing value are the run's data.na_values)") from None
+        return value
+
+    Number = Annotated[Optional[float], BeforeValidator(number)]
+    Text = Annotated[Optional[Category], BeforeValidator(missing_as_none)]
     fields: dict[str, Any] = {}
     for i, column in enumerate(schema.numerical):
-        fields[f"n{i}"] = (Optional[float], Field(..., alias=column, description=f"numerical column '{column}' (null: missing)"))
+        fields[f"n{i}"] = (Number, Field(..., alias=column, description=f"numerical column '{column}' (null: missing)"))
     for i, column in enumerate(schema.categorical):
-        fields[f"c{i}"] = (Optional[Category], Field(..., alias=column, description=f"categorical column '{column}' "
-                                                     "(a category unseen in training is handled as in training)"))
+        fields[f"c{i}"] = (Text, Field(..., alias=column, description=f"categorical column '{column}' "
+                                       "(a category unseen in training is handled as in training)"))
     for i, column in enumerate(schema.date_columns):
         fields[f"d{i}"] = (Optional[str], Field(..., alias=column, description=f"date column '{column}' (ISO 8601)"))
     fields["target_"] = (Optional[Any], Field(None, alias=schema.target, description="the target; ignored if sent"))
+    for i, column in enumerate(schema.dropped):
+        fields[f"x{i}"] = (Optional[Any], Field(None, alias=column, description=f"'{column}': not used by the model "
+                                                f"({schema.dropped[column]}); ignored if sent"))
     return create_model("Record", __config__=ConfigDict(extra="forbid", populate_by_name=False), **fields)
 
 
