@@ -10,7 +10,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 __all__ = ["classification_metrics", "regression_metrics", "compute_metrics", "scalar_metrics", "PRIMARY_METRIC",
-           "MONITOR_METRIC", "TASK_METRICS", "LOWER_IS_BETTER"]
+           "MONITOR_METRIC", "TASK_METRICS", "LOWER_IS_BETTER", "spearman"]
 
 _CLASSIFICATION = ("accuracy", "balanced_accuracy", "roc_auc", "pr_auc", "log_loss", "f1_macro", "brier")
 #: The scalar metrics each task produces (the keys of a split in metrics.json).
@@ -102,3 +102,18 @@ def compute_metrics(task: str, y_true: np.ndarray, prediction: np.ndarray, num_c
 def scalar_metrics(metrics: dict) -> dict[str, float | None]:
     """The scalar entries of a metrics dict (drops e.g. the confusion matrix), for tables."""
     return {k: v for k, v in metrics.items() if v is None or isinstance(v, (int, float))}
+
+
+def spearman(first, second) -> float | None:
+    """Spearman rank correlation of two ``(n,)`` vectors (``scipy.stats.spearmanr``), or None
+    where it is undefined or says nothing: fewer than 3 values, or either vector constant.
+
+    Every figure and table that reports a rank correlation (the explain report, the trust
+    checks, the importance charts) uses this one rule, so they agree.
+    """
+    from scipy.stats import spearmanr  # scipy.stats is slow to import and needed only here
+
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return None
+    return float(spearmanr(a, b).statistic)

@@ -239,6 +239,19 @@ def test_importance_comparison_constant_input(tmp_path):
     assert_no_open_figures()
 
 
+def test_one_rank_correlation_rule_for_charts_and_reports():
+    """The chart title and the explain report compute Spearman's rho by the same rule: None (shown
+    as "n/a") below 3 values or for a constant vector."""
+    from tabcli.explain.importance import rank_correlation
+    from tabcli.metrics import spearman
+
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
+    assert rank_correlation({"a": 1.0, "b": 2.0, "c": 3.0, "x": 9.0}, {"c": 0.3, "b": 0.2, "a": 0.1}) == pytest.approx(1.0)
+    assert rank_correlation({"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 2.0}) is None
+
+
 # --------------------------------------------------------------------------------------------
 # import cost
 

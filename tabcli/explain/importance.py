@@ -219,13 +219,9 @@ def permutation_importance(run, frame: pd.DataFrame, n_repeats: int = 3, seed: i
 
 
 def rank_correlation(first: dict[str, float], second: dict[str, float]) -> float | None:
-    """Spearman rank correlation of two importance dicts over their common keys (None if undefined)."""
-    from scipy.stats import spearmanr
+    """Spearman rank correlation of two importance dicts over their common keys
+    (:func:`tabcli.metrics.spearman`: None if undefined)."""
+    from tabcli.metrics import spearman
 
     keys = [k for k in first if k in second]
-    if len(keys) < 3:
-        return None
-    a, b = [first[k] for k in keys], [second[k] for k in keys]
-    if np.std(a) == 0 or np.std(b) == 0:
-        return None
-    return float(spearmanr(a, b).statistic)
+    return spearman([first[k] for k in keys], [second[k] for k in keys])

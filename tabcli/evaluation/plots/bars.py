@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from tabcli.evaluation.plots._common import (
     _set_yticklabels,
     _tick_fontsize,
 )
+from tabcli.metrics import spearman
 
 
 def _bar_height(count: int) -> float:
@@ -76,18 +76,6 @@ def bar_chart(values, labels: Sequence, title: str, path: str | Path, *, xlabel:
     return _save(fig, path)
 
 
-def _spearman(first: np.ndarray, second: np.ndarray) -> float:
-    """Spearman rank correlation of two (n,) vectors; nan when undefined (n < 2 or constant)."""
-    from scipy.stats import spearmanr  # scipy.stats is slow to import and needed only here
-
-    if len(first) < 2:
-        return float("nan")
-    with warnings.catch_warnings():
-        # A constant input has no ranks to correlate: scipy warns and returns nan.
-        warnings.simplefilter("ignore")
-        return float(spearmanr(first, second).statistic)
-
-
 def importance_comparison(attention, permutation, labels: Sequence, path: str | Path, *, title: str = "",
                           permutation_std=None, name: str = "attention importance",
                           correlation: float | None = None) -> Path:
@@ -95,8 +83,9 @@ def importance_comparison(attention, permutation, labels: Sequence, path: str | 
     features, side by side.
 
     Both panels list the features in the same order, sorted by the first importance with the
-    largest on top; the figure title gives their Spearman rank correlation ("n/a" when it is
-    undefined, e.g. for a constant input or a single feature).
+    largest on top; the figure title gives their Spearman rank correlation
+    (:func:`tabcli.metrics.spearman`; "n/a" when it is undefined: fewer than 3 features or a
+    constant input).
 
     Args:
         attention: Attention importance per feature, shape ``(n,)``.
@@ -125,7 +114,7 @@ def importance_comparison(attention, permutation, labels: Sequence, path: str | 
     permutation = _finite_vector(permutation, "permutation", len(names))
     std = None if permutation_std is None else _finite_vector(permutation_std, "permutation_std", len(names))
     order = np.argsort(-attention, kind="stable")
-    rho = _spearman(attention, permutation) if correlation is None else correlation
+    rho = spearman(attention, permutation) if correlation is None else correlation
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, sharey=True, figsize=(11, _bar_height(len(names)) + 0.4))
     positions = np.arange(len(names))
