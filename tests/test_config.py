@@ -123,3 +123,17 @@ def test_ensemble_defaults_are_typed_branch_configs(write_config):
     config = load_config(write_config({"data": {"train": "a.csv", "target": "y"}, "model": {"type": "ensemble"}}))
     assert [b.type for b in config.model.branches] == ["tabular_attention", "interpretable", "mlp"]
     assert config.model.branches[0].d_model == 32
+
+
+def test_dotted_keys_read_and_set_nested_sections():
+    from tabcli.config.dotted import NotASection, get_dotted, set_dotted
+
+    raw = {"training": {"epochs": 5}, "model": None}
+    set_dotted(raw, "model.retrieval.k", 8)  # null and missing sections are created
+    set_dotted(raw, "training.epochs", 7)
+    assert raw == {"training": {"epochs": 7}, "model": {"retrieval": {"k": 8}}}
+    assert get_dotted(raw, "model.retrieval.k") == 8 and get_dotted(raw, "model.nope", "-") == "-"
+    assert get_dotted(raw, "training.epochs.max") is None
+    with pytest.raises(NotASection) as error:
+        set_dotted(raw, "training.epochs.max", 1)
+    assert error.value.prefix == "training.epochs"

@@ -9,6 +9,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from tabcli.config.dotted import NotASection, set_dotted
 from tabcli.config.schema import PATH_KEYS, ExperimentConfig
 from tabcli.errors import ConfigError
 
@@ -46,19 +47,13 @@ def apply_overrides(raw: dict, overrides: Iterable[str], base: Path | None = Non
     """
     for text in overrides:
         parts, value = parse_override(text)
-        node = raw
-        for depth, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                where = ".".join(parts[: depth + 1])
-                raise ConfigError(f"--set {'.'.join(parts)}: '{where}' is a value, not a section, in the config.")
-            node = child
         dotted = ".".join(parts)
         if dotted in PATH_KEYS and isinstance(value, str) and base is not None:
             value = str((base / value).resolve()) if not Path(value).is_absolute() else value
-        node[parts[-1]] = value
+        try:
+            set_dotted(raw, dotted, value)
+        except NotASection as error:
+            raise ConfigError(f"--set {dotted}: '{error.prefix}' is a value, not a section, in the config.") from None
     return raw
 
 

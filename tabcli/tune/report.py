@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
 
 from tabcli.html_parts import STYLE, img, table
+from tabcli.config.dotted import get_dotted
 from tabcli.runs.run_dir import write_atomic
 
 __all__ = ["write_tune_report"]
-
-
-def _lookup(data: dict, key: str) -> Any:
-    for part in key.split("."):
-        if not isinstance(data, dict) or part not in data:
-            return None
-        data = data[part]
-    return data
 
 
 def write_tune_report(path: Path, *, study, base: dict, rows: list[dict], metric: str, direction: str,
@@ -53,7 +45,7 @@ def write_tune_report(path: Path, *, study, base: dict, rows: list[dict], metric
         parts.append(f"<h2>Best trial: {best.number}</h2>")
         parts.append(f"<div class='callout'>valid.{html.escape(metric)} = <b>{best.value:.4f}</b>; "
                      "retrain it with <code>tabcli train best.yaml</code>.</div>")
-        changes = [{"key": key, "starting config": _lookup(base, key), "best trial": value} for key, value in best.params.items()]
+        changes = [{"key": key, "starting config": get_dotted(base, key), "best trial": value} for key, value in best.params.items()]
         parts.append(table(changes, ["key", "starting config", "best trial"]))
     if refit:
         parts.append(f"<h2>Refit: {html.escape(refit['metric'])} over seeds {', '.join(map(str, refit['seeds']))}</h2>")

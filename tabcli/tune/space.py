@@ -6,12 +6,13 @@ import copy
 import difflib
 from typing import Any
 
+from tabcli.config.dotted import NotASection, get_dotted, set_dotted
 from tabcli.config.loader import validate_config
 from tabcli.config.schema import ExperimentConfig
 from tabcli.config.tune import SearchDimension
 from tabcli.errors import ConfigError
 
-__all__ = ["TRAINING_SPACE", "default_space", "resolve_space", "set_dotted", "starting_values", "suggest", "trial_config"]
+__all__ = ["TRAINING_SPACE", "default_space", "resolve_space", "starting_values", "suggest", "trial_config"]
 
 #: Optimiser settings searched for every Keras family, after TabR's and FT-Transformer's spaces
 #: (learning rate 3e-5-1e-3, weight decay 1e-6-1e-3, both log-uniform). The learning-rate range
@@ -44,22 +45,6 @@ def _dotted_keys(data: Any, prefix: str = "") -> list[str]:
     return keys
 
 
-def set_dotted(raw: dict, key: str, value: Any) -> None:
-    """Set ``raw[a][b][c] = value`` for ``key = "a.b.c"``, creating sections on the way.
-
-    Raises:
-        ConfigError: If a part of the key on the way is a value, not a section.
-    """
-    parts = key.split(".")
-    node = raw
-    for depth, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"tune.space: '{'.'.join(parts[:depth + 1])}' is a value, not a section, so '{key}' is not a config key.")
-        node = child
-    node[parts[-1]] = value
-
-
 def trial_config(base: dict, values: dict[str, Any], source: str) -> ExperimentConfig:
     """Validate ``base`` (a resolved config as a mapping) with ``values`` (dotted key -> value) set.
 
@@ -68,7 +53,10 @@ def trial_config(base: dict, values: dict[str, Any], source: str) -> ExperimentC
     """
     raw = copy.deepcopy(base)
     for key, value in values.items():
-        set_dotted(raw, key, value)
+        try:
+            set_dotted(raw, key, value)
+        except NotASection as error:
+            raise ConfigError(f"tune.space: '{error.prefix}' is a value, not a section, so '{key}' is not a config key.") from None
     return validate_config(raw, source=source, set_keys=list(values))
 
 
@@ -92,8 +80,8 @@ def resolve_space(config: ExperimentConfig) -> dict[str, SearchDimension]:
             hint = f" Did you mean '{guess[0]}'?" if guess else ""
             problems.append(f"'tune.space.{key}' is not a key of this config.{hint}")
             continue
-        if isinstance(_lookup(base, key), dict):
-            problems.append(f"'tune.space.{key}' is a section; search one of its keys (e.g. '{key}.{next(iter(_lookup(base, key)))}').")
+        if isinstance(get_dotted(base, key), dict):
+            problems.append(f"'tune.space.{key}' is a section; search one of its keys (e.g. '{key}.{next(iter(get_dotted(base, key)))}').")
             continue
         for condition in dimension.when or {}:
             if condition not in known:
@@ -122,12 +110,6 @@ def resolve_space(config: ExperimentConfig) -> dict[str, SearchDimension]:
     return space
 
 
-def _lookup(data: dict, key: str) -> Any:
-    for part in key.split("."):
-        data = data[part]
-    return data
-
-
 def _inside(dimension: SearchDimension, value: Any) -> bool:
     if dimension.kind == "choice":
         return any(value == option and type(value) is type(option) for option in dimension.choice)
@@ -150,7 +132,7 @@ def starting_values(base: dict, space: dict[str, SearchDimension]) -> dict[str, 
     (Optuna samples them)."""
     values = {}
     for key, dimension in space.items():
-        value = _lookup(base, key)
+        value = get_dotted(base, key)
         if _inside(dimension, value) and dimension.applies(_current(base, dimension, values)):
             values[key] = int(value) if dimension.kind == "int" else value
     return values
@@ -158,7 +140,7 @@ def starting_values(base: dict, space: dict[str, SearchDimension]) -> dict[str, 
 
 def _current(base: dict, dimension: SearchDimension, values: dict[str, Any]) -> dict[str, Any]:
     """The value of each key ``dimension.when`` names: sampled in this trial, else the config's."""
-    return {key: values[key] if key in values else _lookup(base, key) for key in dimension.when or {}}
+    return {key: values[key] if key in values else get_dotted(base, key) for key in dimension.when or {}}
 
 
 def suggest(trial, space: dict[str, SearchDimension], base: dict) -> dict[str, Any]:
