@@ -46,11 +46,11 @@ def _task(config) -> str | None:
     """The config's task: as configured, or inferred from the training file's target column."""
     if config.data.task != "auto":
         return config.data.task
-    from tabcli.data.io import read_table
+    from tabcli.data.io import read_with_settings
     from tabcli.data.schema import infer_task
 
     try:
-        frame = read_table(config.data.train, config.data.na_values, sep=config.data.sep, encoding=config.data.encoding)
+        frame = read_with_settings(config.data.train, config.data)
         return infer_task(frame[config.data.target].dropna(), "auto")[0]
     except (TabcliError, KeyError):
         return None

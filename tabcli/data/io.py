@@ -14,7 +14,7 @@ import pandas as pd
 
 from tabcli.errors import DataError
 
-__all__ = ["read_table", "table_format", "csv_options", "read_errors", "mask_na_values", "check_not_empty",
+__all__ = ["read_table", "read_with_settings", "table_format", "csv_options", "read_errors", "mask_na_values", "check_not_empty",
            "SUPPORTED_SUFFIXES", "DELIMITERS", "PARQUET_FOLDER"]
 
 #: Field separators ``data.sep: auto`` chooses from (comma first on a tie).
@@ -195,3 +195,14 @@ def read_table(path: str | Path, na_values: Sequence[str] = (), role: str = "dat
     check_not_empty(path, role, frame.shape[0], frame.shape[1])
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def read_with_settings(path: str | Path, settings, role: str = "data") -> pd.DataFrame:
+    """:func:`read_table` with a config's ``data`` section (``na_values``, ``sep``, ``encoding``):
+    how training reads its files, and how every command reads a table for a trained run, so a
+    row is parsed the same way by each.
+
+    Raises:
+        DataError: As :func:`read_table`.
+    """
+    return read_table(path, settings.na_values, role=role, sep=settings.sep, encoding=settings.encoding)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tabcli.config.schema import DataConfig
-from tabcli.data.io import read_table
+from tabcli.data.io import read_with_settings
 from tabcli.data.preprocessing import TabularPreprocessor
 from tabcli.data.schema import TableSchema, infer_schema
 from tabcli.data.split import Splits, split_frame
@@ -65,8 +65,7 @@ def load_splits(config: DataConfig, seed: int = 42) -> tuple[TableSchema, Splits
     Raises:
         DataError: For unreadable files, missing columns, an unusable target, or empty splits.
     """
-    na_values = config.na_values
-    train = read_table(config.train, na_values, role="training", sep=config.sep, encoding=config.encoding)
+    train = read_with_settings(config.train, config, role="training")
     schema = infer_schema(
         train,
         target=config.target,
@@ -81,9 +80,9 @@ def load_splits(config: DataConfig, seed: int = 42) -> tuple[TableSchema, Splits
     train = _without_missing_target(train, schema.target, f"'{config.train}'")
     test = valid = None
     if config.test is not None:
-        test = _without_missing_target(read_table(config.test, na_values, role="test", sep=config.sep, encoding=config.encoding), schema.target, f"the test file '{config.test}'")
+        test = _without_missing_target(read_with_settings(config.test, config, role="test"), schema.target, f"the test file '{config.test}'")
     if config.valid is not None:
-        valid = _without_missing_target(read_table(config.valid, na_values, role="validation", sep=config.sep, encoding=config.encoding), schema.target, f"the validation file '{config.valid}'")
+        valid = _without_missing_target(read_with_settings(config.valid, config, role="validation"), schema.target, f"the validation file '{config.valid}'")
     splits = split_frame(
         train,
         target=schema.target,

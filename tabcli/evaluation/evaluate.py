@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tabcli.data.io import read_table
+from tabcli.data.io import read_with_settings
 from tabcli.data.schema import infinite_value_notes
 from tabcli.metrics import compute_metrics
 from tabcli.predictions import metric_inputs
@@ -64,7 +64,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
         what = "the run's test rows"
     else:
         name, what = "data", f"'{data}'"
-        frame = read_table(data, run.config.data.na_values, role="evaluation", sep=run.config.data.sep, encoding=run.config.data.encoding)
+        frame = read_with_settings(data, run.config.data, role="evaluation")
         if schema.target in frame.columns and frame[schema.target].isna().any():
             notes.append(f"{int(frame[schema.target].isna().sum())} row(s) with a missing target are left out.")
             frame = frame[frame[schema.target].notna()]

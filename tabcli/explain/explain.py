@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tabcli.data.io import read_table
+from tabcli.data.io import read_with_settings
 from tabcli.data.schema import infinite_value_notes
 from tabcli.errors import ConfigError
 from tabcli.explain.attention_views import attention_heatmaps, context_tables
@@ -158,7 +158,7 @@ def explain_run(
     if data is None:
         frame, source = run.test_frame(), "the run's test split"
     else:
-        frame, source = read_table(data, run.config.data.na_values, role="input", sep=run.config.data.sep, encoding=run.config.data.encoding), f"'{data}'"
+        frame, source = read_with_settings(data, run.config.data, role="input"), f"'{data}'"
     notes.extend(infinite_value_notes(frame, schema.numerical, source))
     positions = parse_rows(rows, len(frame))
     if data is None and len(frame) < MIN_GLOBAL_ROWS and len(run.splits().valid):
