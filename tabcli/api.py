@@ -112,8 +112,7 @@ class Run:
         Raises:
             DataError: If the target column is missing or holds classes unseen in training.
         """
-        from tabcli.metrics import compute_metrics
-        from tabcli.predictions import metric_inputs
+        from tabcli.predictions import frame_metrics
 
         frame = _frame(data, "data")
         target = self.schema.target
@@ -121,8 +120,7 @@ class Run:
             raise DataError(f"evaluate needs the target column '{target}' in the data; its columns are {list(frame.columns)}.")
         frame = frame[frame[target].notna()]
         raw = self._run.predict_raw(frame, what="the data")
-        y_true, prediction = metric_inputs(self._run.preprocessor, frame, raw, what="the data")
-        return compute_metrics(self.schema.task, y_true, prediction, max(2, len(self.schema.classes)))
+        return frame_metrics(self._run.preprocessor, frame, raw, what="the data")
 
     def explain(self, data, rows=None, top_features: int = 5, top_neighbours: int = 10) -> list[dict]:
         """Per-row explanations: the prediction, the ``top_features`` columns that move it most

@@ -14,9 +14,8 @@ from rich.markup import escape
 from tabcli.config import ExperimentConfig, config_to_yaml
 from tabcli.data.prepare import SPLITS, PreparedData, prepare_data
 from tabcli.errors import TabcliError
-from tabcli.metrics import compute_metrics
 from tabcli.models.spec import ModelSpec
-from tabcli.predictions import metric_inputs, prediction_table
+from tabcli.predictions import frame_metrics, prediction_table
 from tabcli.runs.run_dir import RunDirectory, default_run_dir, write_atomic, write_json_atomic
 
 __all__ = ["TrainResult", "train_experiment", "build_keras_model", "split_metrics", "best_epoch"]
@@ -134,12 +133,10 @@ def split_metrics(data: PreparedData, predict) -> tuple[dict, dict[str, np.ndarr
         ``(metrics, outputs)``: ``{"train": {...}, "valid": {...}, "test": {...}}`` and the raw
         outputs of each split.
     """
-    schema = data.schema
     metrics, outputs = {}, {}
     for split in SPLITS:
         outputs[split] = predict(data.model_inputs(split), split)
-        y_true, prediction = metric_inputs(data.preprocessor, data.frame(split), outputs[split], what=f"the {split} rows")
-        metrics[split] = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))
+        metrics[split] = frame_metrics(data.preprocessor, data.frame(split), outputs[split], what=f"the {split} rows")
     return metrics, outputs
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from tabcli.data.preprocessing import TabularPreprocessor
 
-__all__ = ["class_probabilities", "prediction_table", "prediction_records", "metric_inputs"]
+__all__ = ["class_probabilities", "prediction_table", "prediction_records", "metric_inputs", "frame_metrics"]
 
 
 def class_probabilities(task: str, raw: np.ndarray) -> np.ndarray:
@@ -82,3 +82,17 @@ def metric_inputs(preprocessor: TabularPreprocessor, frame: pd.DataFrame, raw: n
         preprocessor.encode_target(frame[schema.target], what=what)  # validates the values
         return frame[schema.target].to_numpy(dtype=float), preprocessor.decode_regression(np.asarray(raw)[:, 0])
     return preprocessor.encode_target(frame[schema.target], what=what), class_probabilities(schema.task, raw)
+
+
+def frame_metrics(preprocessor: TabularPreprocessor, frame: pd.DataFrame, raw: np.ndarray, what: str = "the table") -> dict:
+    """The task's metrics (:func:`tabcli.metrics.compute_metrics`) of raw model outputs ``raw``
+    ``(rows, outputs)`` against the target column of ``frame``, in the target's units.
+
+    Raises:
+        tabcli.errors.DataError: If the target column is missing or holds unknown classes.
+    """
+    from tabcli.metrics import compute_metrics
+
+    schema = preprocessor.schema
+    y_true, prediction = metric_inputs(preprocessor, frame, raw, what=what)
+    return compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))

@@ -161,13 +161,12 @@ def column_importance(token_importance: dict[str, float]) -> dict[str, float]:
 def primary_metric(run, frame: pd.DataFrame) -> tuple[str, float]:
     """``(name, value)`` of the run's primary metric (ROC AUC for binary, accuracy for multiclass,
     RMSE for regression) on labelled ``frame``; an undefined value (one class present) is 0."""
-    from tabcli.metrics import PRIMARY_METRIC, compute_metrics
-    from tabcli.predictions import metric_inputs
+    from tabcli.metrics import PRIMARY_METRIC
+    from tabcli.predictions import frame_metrics
 
     schema = run.schema
     metric, _ = PRIMARY_METRIC[schema.task]
-    y_true, prediction = metric_inputs(run.preprocessor, frame, run.predict_raw(frame))
-    value = compute_metrics(schema.task, y_true, prediction, max(2, len(schema.classes)))[metric]
+    value = frame_metrics(run.preprocessor, frame, run.predict_raw(frame))[metric]
     return metric, 0.0 if value is None else value
 
 
