@@ -35,3 +35,16 @@ def test_a_column_the_training_table_did_not_have_is_refused_by_name():
     check_known_columns(["tenure", "colour"], SCHEMA, "the file", extra=["colour"])  # an id column passed on purpose
     check_known_columns(["tenure", "__index_level_0__"], SCHEMA, "the file")  # the index pandas writes to Parquet
     conform_frame(frame.rename(columns={"colour": "customer_id"}), SCHEMA)  # the ignored column and the target
+
+
+def test_a_table_reads_the_same_from_csv_and_parquet(tmp_path):
+    """Blank and space-only cells and data.na_values are missing in either format, as the rows
+    given in memory are read (conform_frame)."""
+    from tabcli.data.io import read_table
+
+    frame = pd.DataFrame({"charges": ["1.5", " ", "?", "2"], "contract": ["month", "", "  ", "year"]})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_parquet(tmp_path / "t.parquet")
+    csv, parquet = read_table(tmp_path / "t.csv", ["?"]), read_table(tmp_path / "t.parquet", ["?"])
+    assert csv["charges"].isna().tolist() == parquet["charges"].isna().tolist() == [False, True, True, False]
+    assert csv["contract"].isna().tolist() == parquet["contract"].isna().tolist() == [False, True, True, False]

@@ -1,7 +1,7 @@
 """The reading rules of a training file, applied to rows that arrive as a DataFrame or as records.
 
 A training file is read by :func:`~tabcli.data.io.read_table`: cells that are blank or hold only
-spaces are missing, and so are the config's ``data.na_values``; numbers are numbers. Rows given
+spaces are missing, and so are the config's ``data.na_values`` (CSV and Parquet alike); numbers are numbers. Rows given
 to a trained run in memory (the Python API's DataFrames, ``tabcli serve``'s records, a frame from
 ``pd.read_csv`` without those settings) carry the same cells as text, e.g. a blank ``" "`` in a
 numeric column. :func:`conform_frame` reads them by the same rules, so the same rows get the same
@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from tabcli.data.io import missing_text_mask
 from tabcli.errors import DataError
 
 __all__ = ["conform_frame", "check_known_columns", "is_missing_text"]
@@ -23,13 +24,14 @@ __all__ = ["conform_frame", "check_known_columns", "is_missing_text"]
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
 
-def is_missing_text(value, na_values: Sequence[str] = ()) -> bool:
-    """Whether one cell is text that a training file's reader reads as missing: blank, only
-    spaces, or (spaces aside) one of ``na_values``."""
+def is_missing_text(value, na_values: frozenset[str] = frozenset()) -> bool:
+    """Whether one cell is text that a training file's reader reads as missing (the rule of
+    :func:`~tabcli.data.io.missing_text_mask` for one value): blank, only spaces, or (spaces
+    aside) one of ``na_values``."""
     if not isinstance(value, str):
         return False
     stripped = value.strip()
-    return stripped == "" or stripped in {str(v) for v in na_values}
+    return stripped == "" or stripped in na_values
 
 
 def check_known_columns(columns: Iterable[str], schema, what: str, extra: Sequence[str] = ()) -> None:
@@ -75,18 +77,13 @@ def conform_frame(frame: pd.DataFrame, schema, na_values: Sequence[str] = (), wh
     if any(not isinstance(c, str) for c in frame.columns):
         frame = frame.rename(columns=str)
     check_known_columns(frame.columns, schema, what, extra)
-    markers = [str(v) for v in na_values]
     changed = {}
     for column in schema.features:
         if column not in frame.columns:
             continue  # the preprocessing names every missing column at once
-        series = frame[column]
-        if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
-            continue
-        stripped = series.astype("string").str.strip()
-        missing = ((stripped == "") | stripped.isin(markers)).fillna(False).to_numpy(dtype=bool)
-        if missing.any():
-            changed[column] = series.mask(missing)
+        mask = missing_text_mask(frame[column], na_values)
+        if mask is not None and mask.any():
+            changed[column] = frame[column].mask(mask)
     if not changed:
         return frame
     frame = frame.copy()

@@ -14,7 +14,7 @@ import pandas as pd
 
 from tabcli.errors import DataError
 
-__all__ = ["read_table", "read_with_settings", "table_format", "csv_options", "read_errors", "mask_na_values", "check_not_empty",
+__all__ = ["read_table", "read_with_settings", "table_format", "csv_options", "read_errors", "mask_na_values", "missing_text_mask", "check_not_empty",
            "SUPPORTED_SUFFIXES", "DELIMITERS", "PARQUET_FOLDER"]
 
 #: Field separators ``data.sep: auto`` chooses from (comma first on a tie).
@@ -112,15 +112,24 @@ def csv_options(path: Path, fmt: str, na_values: Sequence[str], role: str, sep: 
             "skipinitialspace": True, "low_memory": False}
 
 
+def missing_text_mask(series: pd.Series, na_values: Sequence[str] = ()):
+    """bool ``(rows,)``: the cells of ``series`` that a CSV file's reader reads as missing: blank
+    or space-only text, or (spaces aside) one of ``na_values``; None when ``series`` holds no
+    text (numbers are never masked)."""
+    if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+        return None
+    stripped = series.astype("string").str.strip()
+    return ((stripped == "") | stripped.isin([str(v) for v in na_values])).fillna(False).to_numpy(dtype=bool)
+
+
 def mask_na_values(frame: pd.DataFrame, na_values: Sequence[str]) -> pd.DataFrame:
-    """``frame`` with the ``na_values`` strings of its text columns read as missing (in place;
-    leading/trailing spaces ignored): what ``read_csv`` does for CSV, applied to Parquet."""
-    na_values = [str(v) for v in na_values]
-    if na_values:
-        for column in frame.columns:
-            if pd.api.types.is_object_dtype(frame[column]) or pd.api.types.is_string_dtype(frame[column]):
-                stripped = frame[column].astype("string").str.strip()
-                frame[column] = frame[column].mask(stripped.isin(na_values))
+    """``frame`` with the blank cells and ``na_values`` strings of its text columns read as
+    missing (in place; :func:`missing_text_mask`): what ``read_csv`` does for CSV, applied to
+    Parquet, so a table reads the same in either format."""
+    for column in frame.columns:
+        mask = missing_text_mask(frame[column], na_values)
+        if mask is not None and mask.any():
+            frame[column] = frame[column].mask(mask)
     return frame
 
 

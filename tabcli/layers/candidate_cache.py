@@ -77,9 +77,9 @@ class CandidateCache:
 
     def candidate_cache_bytes(self) -> int:
         """Bytes the filled cache takes: ``4 * N * (w + 1 + key_dim + hidden + n_num + n_cat)``."""
-        n = int(self.candidate_numerical.shape[0])
-        row = sum(int(v.shape[1]) for v in self._cache) + sum(int(np.prod(v.shape[1:])) for v in self._cache_sources()[2:4])
-        return 4 * n * row
+        n, n_num = self.candidate_numerical.shape
+        n_cat = self.candidate_categorical.shape[1]
+        return 4 * int(n) * (sum(int(v.shape[1]) for v in self._cache) + int(n_num) + int(n_cat))
 
     @property
     def caches_candidates(self) -> bool:

@@ -82,8 +82,7 @@ class KeyIndex:
     :data:`HNSW_QUANTIZER_MIN_LISTS` lists on, through a graph of the centroids (HNSW: Malkov and
     Yashunin, "Efficient and robust approximate nearest neighbor search using Hierarchical
     Navigable Small World graphs", TPAMI 2018; faiss ``IVF{nlist}_HNSW32,Flat``), as faiss'
-    guidelines advise for many lists: at 3,224 lists it cut a 4,096-query search from 0.31 to
-    0.27 s at the same recall. ``nprobe`` is chosen at build time: the fewest lists (doubled from 8, then
+    guidelines advise for many lists (docs/benchmarks.md, "Large tables"). ``nprobe`` is chosen at build time: the fewest lists (doubled from 8, then
     bisected to within an eighth) for which recall@k against exhaustive search on 256 stored
     keys reaches ``target_recall``. A search then costs about
     ``nlist + nprobe N / nlist`` distances instead of ``N`` (650,000 keys of width 64: 5,300

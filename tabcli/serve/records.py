@@ -27,7 +27,7 @@ def record_model(schema, na_values: Sequence[str] = ()) -> type[BaseModel]:
     rather than a silently missing value. Column names are field aliases, so any column name
     works (spaces, dots).
     """
-    markers = [str(v) for v in na_values]
+    markers = frozenset(str(v) for v in na_values)
 
     def missing_as_none(value):
         return None if is_missing_text(value, markers) else value

@@ -16,7 +16,6 @@ from tabcli.evaluation.plots._common import (
     _set_yticklabels,
     _tick_fontsize,
 )
-from tabcli.metrics import spearman
 
 
 def _bar_height(count: int) -> float:
@@ -114,7 +113,11 @@ def importance_comparison(attention, permutation, labels: Sequence, path: str | 
     permutation = _finite_vector(permutation, "permutation", len(names))
     std = None if permutation_std is None else _finite_vector(permutation_std, "permutation_std", len(names))
     order = np.argsort(-attention, kind="stable")
-    rho = spearman(attention, permutation) if correlation is None else correlation
+    if correlation is None:
+        from tabcli.metrics import spearman  # scikit-learn and scipy: imported when a chart needs them
+
+        correlation = spearman(attention, permutation)
+    rho = correlation
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, sharey=True, figsize=(11, _bar_height(len(names)) + 0.4))
     positions = np.arange(len(names))
