@@ -161,7 +161,7 @@ def _oracle(run_dir: Path, rows: int = 2000) -> dict:
     from tabcli.explain.importance import primary_metric
     from tabcli.explain.occlusion import reference_frame
     from tabcli.explain.trust import metric_drop
-    from tabcli.runs.loader import LoadedRun
+    from tabcli.runs.run import LoadedRun
 
     run = LoadedRun(run_dir)
     frame = run.test_frame()
@@ -182,7 +182,7 @@ def _cost(run_dir: Path, rows: int = 2000) -> dict:
     """Seconds of the model's ranking and of permutation importance on the same rows (best of 2)."""
     from tabcli.explain.importance import permutation_importance
     from tabcli.explain.ranking import model_ranking
-    from tabcli.runs.loader import LoadedRun
+    from tabcli.runs.run import LoadedRun
 
     run = LoadedRun(run_dir)
     frame = run.test_frame()

@@ -40,7 +40,7 @@ def write_synthetic(run: Path, rows: int, path: Path, piece_rows: int = 200_000,
     import pyarrow.parquet as pq
 
     from tabcli.data.io import read_table
-    from tabcli.runs.loader import LoadedRun
+    from tabcli.runs.run import LoadedRun
 
     data = LoadedRun(run).config.data
     source = read_table(data.train, data.na_values, role="training", sep=data.sep, encoding=data.encoding)

@@ -69,15 +69,15 @@ def measure(path: Path, target: str, model: str, steps: int, out: Path) -> dict:
     """One model on one table, in this process."""
     import numpy as np
 
-    from tabcli._quiet import import_keras_quietly
+    from tabcli.models.backends.quiet import import_keras_quietly
 
     import_keras_quietly()
     from tabcli.config import validate_config
     from tabcli.config.loader import apply_overrides
     from tabcli.data.prepare import prepare_data
-    from tabcli.experiment import build_keras_model, resolve_retrieval
+    from tabcli.models.stored_rows import build_keras_model, resolve_retrieval
     from tabcli.models.key_indexes import build_indexes
-    from tabcli.models.retrieval import retrieval_layers, with_candidate_index
+    from tabcli.models.candidates import retrieval_layers, with_candidate_index
     from tabcli.models.spec import ModelSpec
     from tabcli.training.trainer import compile_model, configure_threads, fit_targets, predict_model, set_seeds
 

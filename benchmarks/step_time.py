@@ -43,15 +43,15 @@ def main() -> None:
     parser.add_argument("--predict", action="store_true", help="Time predictions (rows/s, batch 4096) instead of training steps.")
     args = parser.parse_args()
 
-    from tabcli._quiet import import_keras_quietly
+    from tabcli.models.backends.quiet import import_keras_quietly
 
     import_keras_quietly()
     from ft_transformer import build_ft_transformer
 
     from tabcli.config import load_config
     from tabcli.data.prepare import prepare_data
-    from tabcli.experiment import build_keras_model
-    from tabcli.models.retrieval import retrieval_layers, with_candidate_index
+    from tabcli.models.stored_rows import build_keras_model
+    from tabcli.models.candidates import retrieval_layers, with_candidate_index
     from tabcli.models.spec import ModelSpec
     from tabcli.training.trainer import compile_model, configure_threads, fit_targets
 

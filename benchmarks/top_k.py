@@ -28,17 +28,17 @@ from suite import DATASETS, REPO  # noqa: E402
 
 
 def _layer_and_rows(args):
-    from tabcli.models.retrieval import retrieval_layers
+    from tabcli.models.candidates import retrieval_layers
 
     if args.run:
-        from tabcli.runs.loader import LoadedRun
+        from tabcli.runs.run import LoadedRun
 
         run = LoadedRun(args.run)
         model, rows = run.model, run.inputs(run.test_frame())
     else:
         from tabcli.config import load_config
         from tabcli.data.prepare import prepare_data
-        from tabcli.experiment import build_keras_model
+        from tabcli.models.stored_rows import build_keras_model
         from tabcli.models.spec import ModelSpec
 
         table = DATASETS[args.dataset]
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    from tabcli._quiet import import_keras_quietly
+    from tabcli.models.backends.quiet import import_keras_quietly
 
     import_keras_quietly()
     import tensorflow as tf

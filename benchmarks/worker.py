@@ -8,7 +8,7 @@ Usage (``benchmarks/run.py`` calls this; run it by hand to reproduce a single ce
 The seeds of a cell share one process, so TensorFlow is imported once per cell rather than once
 per seed (about 4 s each time on the benchmark machine); every seed gets a fresh Keras session.
 
-tabcli's families and ``gbdt`` train through :func:`tabcli.experiment.train_experiment`, the
+tabcli's families and ``gbdt`` train through :func:`tabcli.training.train.train_experiment`, the
 code behind ``tabcli train``, and are then reloaded from their run directory for the throughput
 measurement, as ``tabcli predict`` would. The reference FT-Transformer uses the same data
 preparation, trainer (AdamW, early stopping) and metrics, with its own stock-Keras model.
@@ -79,29 +79,18 @@ def _throughput(predict, inputs: dict) -> float:
 
 
 def _tabcli_model(config, out: Path, measure_throughput: bool) -> dict:
-    from tabcli.experiment import train_experiment
-    from tabcli.runs.loader import LoadedRun
+    from tabcli.training.train import train_experiment
+    from tabcli.runs.run import LoadedRun
 
     result = train_experiment(config, run_dir=out / "run")
     run = LoadedRun(result.run_dir)
     if not measure_throughput:
         predict = None
-    elif run.is_keras:
-        from tabcli.training.trainer import predict_model
-
-        model = run.model
+    else:
+        model, spec = run.model, run.model_spec()
 
         def predict(x):  # as `tabcli predict` runs it
-            return predict_model(model, x, THROUGHPUT_BATCH)
-    else:
-        from tabcli.models.gbdt.model import predict_raw
-
-        spec = run.model_spec()
-
-        def predict(x):
-            n = len(next(iter(x.values())))
-            return np.concatenate([predict_raw(run.model, spec, {k: v[i:i + THROUGHPUT_BATCH] for k, v in x.items()})
-                                   for i in range(0, n, THROUGHPUT_BATCH)])
+            return run.backend.predict(model, x, spec, THROUGHPUT_BATCH)
     return {
         "task": result.task,
         "metrics": result.metrics,
@@ -115,13 +104,13 @@ def _tabcli_model(config, out: Path, measure_throughput: bool) -> dict:
 
 
 def _ft_transformer(config, measure_throughput: bool) -> dict:
-    from tabcli._quiet import import_keras_quietly
+    from tabcli.models.backends.quiet import import_keras_quietly
 
     import_keras_quietly()
     from ft_transformer import build_ft_transformer
 
     from tabcli.data.prepare import prepare_data
-    from tabcli.experiment import best_epoch, split_metrics
+    from tabcli.training.train import best_epoch, split_metrics
     from tabcli.models.spec import ModelSpec
     from tabcli.training.trainer import compile_model, configure_threads, fit_model, predict_model, set_seeds
 
@@ -159,9 +148,9 @@ def run_one(dataset: str, model: str, seed: int, out: Path, sets: list[str], mea
 
     Returns:
         The result record (see the module docstring); ``task`` and ``metric`` name the primary
-        metric (:data:`tabcli.metrics.PRIMARY_METRIC`).
+        metric (:data:`tabcli.evaluation.metrics.PRIMARY_METRIC`).
     """
-    from tabcli.metrics import PRIMARY_METRIC, scalar_metrics
+    from tabcli.evaluation.metrics import PRIMARY_METRIC, scalar_metrics
 
     out.mkdir(parents=True, exist_ok=True)
     config = _config(dataset, model, seed, sets)

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from tabcli.errors import ConfigError, DataError
+from tabcli.runs.run import LoadedRun
 
 __all__ = ["Run", "load_run", "train"]
 
@@ -36,42 +37,21 @@ def _frame(data: Any, what: str) -> pd.DataFrame:
                     f"received {type(data).__name__}.")
 
 
-class Run:
-    """A completed run directory, usable from Python.
+class Run(LoadedRun):
+    """A completed run directory, usable from Python: the run object every command uses
+    (:class:`~tabcli.runs.run.LoadedRun`: ``path``, ``config``, ``schema``, ``info``,
+    ``metrics``, ``preprocessor``, ``model``) with methods that take DataFrames or records.
 
     Args:
         path: The run directory (``tabcli train`` prints it).
-
-    Attributes:
-        path: The run directory.
-        config: The run's resolved :class:`~tabcli.config.ExperimentConfig`.
-        schema: The :class:`~tabcli.data.schema.TableSchema` (target, task, columns, classes).
 
     Raises:
         ConfigError: If ``path`` is not a completed run directory (the message gives the run's
             status and, for a failed run, its error).
     """
 
-    def __init__(self, path: str | Path):
-        from tabcli.runs.loader import LoadedRun
-
-        self._run = LoadedRun(path)
-        self.path = self._run.path
-        self.config = self._run.config
-        self.schema = self._run.schema
-
     def __repr__(self) -> str:
         return f"tabcli.Run('{self.path}', model={self.config.model.type}, task={self.schema.task}, target={self.schema.target!r})"
-
-    @property
-    def metrics(self) -> dict:
-        """``metrics.json``: ``{"train": {...}, "valid": {...}, "test": {...}}``."""
-        return self._run.metrics
-
-    @property
-    def loaded(self):
-        """The underlying :class:`~tabcli.runs.loader.LoadedRun` (preprocessor, model)."""
-        return self._run
 
     def predict(self, data) -> pd.DataFrame:
         """Predictions, one row per input row in input order: ``prediction`` (class label, or value
@@ -88,10 +68,10 @@ class Run:
             DataError: If a feature column is missing, a column is one the training table did
                 not have (the message names it), or a numerical column holds other text.
         """
-        from tabcli.predictions import prediction_table
+        from tabcli.prediction.tables import prediction_table
 
         frame = _frame(data, "data")
-        return prediction_table(self._run.preprocessor, self._run.predict_raw(frame, what="the data"))
+        return prediction_table(self.preprocessor, self.predict_raw(frame, what="the data"))
 
     def predict_proba(self, data) -> pd.DataFrame:
         """Class probabilities ``(rows, classes)``, columns ``proba_<class>``.
@@ -112,15 +92,15 @@ class Run:
         Raises:
             DataError: If the target column is missing or holds classes unseen in training.
         """
-        from tabcli.predictions import frame_metrics
+        from tabcli.prediction.tables import frame_metrics
 
         frame = _frame(data, "data")
         target = self.schema.target
         if target not in frame.columns:
             raise DataError(f"evaluate needs the target column '{target}' in the data; its columns are {list(frame.columns)}.")
         frame = frame[frame[target].notna()]
-        raw = self._run.predict_raw(frame, what="the data")
-        return frame_metrics(self._run.preprocessor, frame, raw, what="the data")
+        raw = self.predict_raw(frame, what="the data")
+        return frame_metrics(self.preprocessor, frame, raw, what="the data")
 
     def explain(self, data, rows=None, top_features: int = 5, top_neighbours: int = 10) -> list[dict]:
         """Per-row explanations: the prediction, the ``top_features`` columns that move it most
@@ -150,7 +130,7 @@ class Run:
             raise DataError(f"rows must be positions between 0 and {len(frame) - 1}; received {bad[:5]}.")
         chosen = frame.iloc[positions]
         predictions = self.predict(chosen)
-        details = row_explanations(self._run, self._run.inputs(chosen, what="the data"), top_features, top_neighbours)
+        details = row_explanations(self, self.inputs(chosen, what="the data"), top_features, top_neighbours)
         result = []
         for i, position in enumerate(positions):
             entry = {"row": position, "prediction": predictions.iloc[i].to_dict(), "top_features": []}
@@ -192,7 +172,7 @@ def train(config: str | Path | Mapping, *, run_dir: str | Path | None = None, ve
     import yaml
 
     from tabcli.config.loader import apply_overrides, load_config, resolve_paths, validate_config
-    from tabcli.experiment import train_experiment
+    from tabcli.training.train import train_experiment
 
     sets = [f"{key.replace('__', '.')}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
             for key, value in overrides.items()]
@@ -209,7 +189,7 @@ def train(config: str | Path | Mapping, *, run_dir: str | Path | None = None, ve
         folder = Path(config).resolve().parent
     console = None
     if verbose:
-        from tabcli.cli_support import console as make_console
+        from tabcli.cli.console import console as make_console
 
         console = make_console()
     result = train_experiment(experiment, run_dir=Path(run_dir) if run_dir else None, console=console,

@@ -18,6 +18,8 @@ from tabcli.batch.gates import evaluate_gates, parse_gate
 from tabcli.cli import app
 from tabcli.errors import ConfigError
 
+pytestmark = pytest.mark.slow  # end to end: trains models or runs real processes
+
 runner = CliRunner()
 
 

@@ -15,6 +15,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import report  # noqa: E402
 import run as bench_run  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end to end: trains models or runs real processes
+
 
 def _spec(task="binary", num_classes=1):
     from tabcli.models.spec import ModelSpec

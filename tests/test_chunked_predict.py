@@ -76,7 +76,7 @@ def test_chunked_predict_writes_what_the_whole_table_gives(small_batch_run, tmp_
     written = pd.read_csv(tmp_path / "chunked.csv")
     assert written["penguin_id"].iloc[:2].tolist() == [0.0, 1.0] and np.isnan(written["penguin_id"].iloc[-1])
     # The row whose year reads "2008.0" among text is that text (an unseen year), not the year 2008.
-    codes = run.loaded.inputs(read_table(tmp_path / "new.csv").iloc[2:5], extra_columns=["penguin_id"])["categorical"][:, -1]
+    codes = run.inputs(read_table(tmp_path / "new.csv").iloc[2:5], extra_columns=["penguin_id"])["categorical"][:, -1]
     assert codes[0] == codes[2] != codes[1] == 0
 
 
@@ -152,7 +152,7 @@ def test_an_empty_folder_or_file_or_a_shard_of_a_file_is_refused(tmp_path, pengu
 
 
 def test_a_failing_predict_leaves_the_earlier_output_and_no_partial_file(tmp_path, small_batch_run, monkeypatch):
-    from tabcli.runs.loader import LoadedRun
+    from tabcli.runs.run import LoadedRun
 
     output = tmp_path / "predictions.csv"
     output.write_text("earlier\n")

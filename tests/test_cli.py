@@ -172,7 +172,7 @@ def test_failed_or_interrupted_run_is_marked_in_run_json(write_config, tmp_path,
 
 
 def test_nan_loss_stops_training_with_advice():
-    from tabcli.config.schema import TrainingConfig
+    from tabcli.config.experiment import TrainingConfig
     from tabcli.errors import TrainingError
     from tabcli.models.mlp.config import MLPConfig
     from tabcli.models.registry import build_model

@@ -20,6 +20,8 @@ from tabcli.cli import app
 sys.path.insert(0, str(REPO / "benchmarks"))
 from planted import PLANTED, planted_table  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end to end: trains models or runs real processes
+
 runner = CliRunner()
 
 

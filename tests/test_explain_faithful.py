@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from planted import PLANTED, planted_table  # noqa: E402
 
 # One worker runs this file's tests (pytest-xdist), so the module's two trained runs are built once.
-pytestmark = pytest.mark.xdist_group("explain_faithful")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("explain_faithful")]
 
 runner = CliRunner()
 
@@ -57,7 +57,7 @@ def test_default_model_ranks_the_planted_features_first(planted_run):
 
 def test_each_rows_neighbours_are_explained_by_the_planted_columns(planted_run):
     import tabcli
-    from tabcli.runs.loader import LoadedRun
+    from tabcli.runs.run import LoadedRun
 
     _, run_dir, _ = planted_run
     run = tabcli.load_run(run_dir)
@@ -75,7 +75,7 @@ def test_blind_rankings_fail_the_trust_check(planted_run):
     from tabcli.explain.importance import permutation_importance, primary_metric
     from tabcli.explain.occlusion import reference_frame
     from tabcli.explain.trust import random_deletion, significant, trust_check
-    from tabcli.runs.loader import LoadedRun
+    from tabcli.runs.run import LoadedRun
 
     _, run_dir, _ = planted_run
     run = LoadedRun(run_dir)
@@ -100,7 +100,7 @@ def test_blind_rankings_fail_the_trust_check(planted_run):
 
 def test_a_rows_explanation_does_not_depend_on_its_batch(planted_run):
     from tabcli.explain.ranking import model_ranking
-    from tabcli.runs.loader import LoadedRun
+    from tabcli.runs.run import LoadedRun
 
     _, run_dir, _ = planted_run
     run = LoadedRun(run_dir)

@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 from conftest import DATASETS, REPO
 from tabcli.cli import app
-from tabcli.runs.loader import LoadedRun
+from tabcli.runs.run import LoadedRun
+
+pytestmark = pytest.mark.slow  # end to end: trains models or runs real processes
 
 runner = CliRunner()
 
@@ -68,7 +70,7 @@ def test_family_trains_and_writes_described_attention(family, tmp_path):
         assert not (run_dir / "model.keras").exists()
         direct = joblib.load(run_dir / "model.joblib").predict_proba(np.concatenate([inputs["numerical"], inputs["categorical"]], axis=1))
     else:
-        from tabcli.models.retrieval import with_candidate_index
+        from tabcli.models.candidates import with_candidate_index
 
         model = keras.saving.load_model(run_dir / "model.keras")
         # A retrieval model has one more input, each row's own candidate position in training; -1 here.

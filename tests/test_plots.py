@@ -1,4 +1,4 @@
-"""Plots of tabcli.evaluation.plots: each writes a readable, non-blank PNG and closes its figures."""
+"""Plots of tabcli.reports.plots: each writes a readable, non-blank PNG and closes its figures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tabcli.evaluation import plots
+from tabcli.reports import plots
 
 CLASSIFICATION_FILES = {"roc", "pr", "confusion_matrix", "calibration"}
 
@@ -243,7 +243,7 @@ def test_one_rank_correlation_rule_for_charts_and_reports():
     """The chart title and the explain report compute Spearman's rho by the same rule: None (shown
     as "n/a") below 3 values or for a constant vector."""
     from tabcli.explain.importance import rank_correlation
-    from tabcli.metrics import spearman
+    from tabcli.evaluation.metrics import spearman
 
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
@@ -258,7 +258,7 @@ def test_one_rank_correlation_rule_for_charts_and_reports():
 
 def test_import_does_not_load_matplotlib():
     code = (
-        "import sys, tabcli.evaluation.plots; "
+        "import sys, tabcli.reports.plots; "
         "print('matplotlib.pyplot' in sys.modules, 'matplotlib' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

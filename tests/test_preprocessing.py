@@ -151,7 +151,7 @@ def test_record_encoder_refuses_date_columns():
 
 def test_a_large_training_table_fits_the_preprocessing_on_a_seeded_sample():
     from conftest import DATASETS
-    from tabcli.config.schema import DataConfig
+    from tabcli.config.experiment import DataConfig
     from tabcli.data.prepare import fitting_rows, prepare_data
 
     def fitted(prepared):

@@ -21,7 +21,7 @@ import yaml
 PENGUINS = Path(__file__).resolve().parents[1] / "datasets" / "penguins.csv"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="pseudo-terminals and rlimits as on Linux")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="pseudo-terminals and rlimits as on Linux")]
 
 
 def _config(tmp_path: Path, epochs: int) -> Path:

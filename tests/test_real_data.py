@@ -1,7 +1,7 @@
 """End to end on the shared benchmark tables (CI only: they live in ../shared/datasets).
 
 Few epochs and a small model keep these to well under a minute each on 2 cores; the full-default
-figures (DESIGN.md §5) are measured with the configs in configs/benchmarks/ and
+figures are measured with the configs in configs/benchmarks/ and
 benchmarks/run.py and reported in docs/benchmarks.md, not asserted here.
 """
 
@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from conftest import REPO, shared_dataset
 from tabcli.cli import app
+
+pytestmark = pytest.mark.slow  # end to end: trains models or runs real processes
 
 runner = CliRunner()
 FAST = ["model.d_model=32", "model.num_heads=4", "training.batch_size=512"]

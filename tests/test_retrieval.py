@@ -20,7 +20,7 @@ from tabcli.cli import app
 from tabcli.layers import RetrievalAttention
 from tabcli.layers.nearest import nearest_candidates, top_k_indices
 from tabcli.models.registry import build_model
-from tabcli.models.retrieval import FreezeContexts, choose_candidates, with_candidate_index
+from tabcli.models.candidates import FreezeContexts, choose_candidates, with_candidate_index
 from tabcli.models.spec import ModelSpec
 from tabcli.models.tabular_attention.config import TabularAttentionConfig
 

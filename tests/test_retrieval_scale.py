@@ -200,7 +200,7 @@ def test_a_run_with_index_search_stores_measures_and_reloads_it(tmp_path):
     assert report["kind"] == "faiss IVF-Flat" and report["rows"] > 0 and report["recall_at_k"] >= 0.9
     assert (run_dir / "retrieval_index" / "retrieval.faiss").is_file()
 
-    from tabcli.runs.loader import LoadedRun
+    from tabcli.runs.run import LoadedRun
 
     expected = pd.read_parquet(run_dir / "predictions/test.parquet")
     columns = [c for c in expected.columns if c.startswith("proba_")]

@@ -21,7 +21,7 @@ from conftest import DATASETS, REPO, TINY
 from tabcli.cli import app
 
 # One worker runs this file's tests (pytest-xdist), so the module's trained run and server process are built once.
-pytestmark = pytest.mark.xdist_group("serve")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serve")]
 
 pytest.importorskip("fastapi", reason="the server extra is not installed: pip install '.[serve]'")
 pytest.importorskip("uvicorn", reason="the server extra is not installed: pip install '.[serve]'")

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from tabcli.config.schema import TrainingConfig
+from tabcli.config.experiment import TrainingConfig
 from tabcli.training.pipeline import batches, predict_in_batches
 from tabcli.training.trainer import compile_model, fit_model, predict_model, set_seeds
 

@@ -21,6 +21,8 @@ from tabcli.config.loader import validate_config
 from tabcli.errors import ConfigError
 from tabcli.tune.space import default_space, resolve_space, starting_values
 
+pytestmark = pytest.mark.slow  # end to end: trains models or runs real processes
+
 runner = CliRunner()
 PENGUINS = DATASETS / "penguins.csv"
 

@@ -20,6 +20,8 @@ import yaml
 
 from conftest import DATASETS, REPO
 
+pytestmark = pytest.mark.slow  # end to end: trains models or runs real processes
+
 
 def _binary(name: str) -> str | None:
     found = shutil.which(name)

@@ -12,7 +12,7 @@ from tabcli.batch.leaderboard import summarize, write_leaderboard
 from tabcli.batch.plan import collect_configs, plan_runs
 from tabcli.batch.runner import Outcome, run_all
 from tabcli.batch.shards import read_shards, select_shard, write_manifest
-from tabcli.cli_support import LiveProgress
+from tabcli.cli.console import LiveProgress
 from tabcli.errors import ConfigError
 
 __all__ = ["BatchResult", "run_batch", "merge_batches", "report", "EXIT_OK", "EXIT_RUN_FAILED", "EXIT_GATE_FAILED"]

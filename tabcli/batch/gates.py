@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 
 from tabcli.errors import ConfigError
-from tabcli.metrics import TASK_METRICS
+from tabcli.evaluation.metrics import TASK_METRICS
 
 __all__ = ["Gate", "GateResult", "parse_gate", "check_gates", "evaluate_gates", "TASK_METRICS"]
 

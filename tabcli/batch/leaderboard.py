@@ -9,16 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from tabcli.batch.runner import Outcome
-from tabcli.metrics import PRIMARY_METRIC, scalar_metrics
+from tabcli.evaluation.metrics import PRIMARY_METRIC, scalar_metrics
+from tabcli.runs.run_dir import RunDirectory
 
 __all__ = ["summarize", "write_leaderboard", "markdown"]
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def summarize(outcomes: list[Outcome]) -> list[dict]:
@@ -40,8 +34,8 @@ def summarize(outcomes: list[Outcome]) -> list[dict]:
         for outcome in group:
             if outcome.status != "completed":
                 continue
-            info = _read_json(outcome.run.run_dir / "run.json")
-            metrics = _read_json(outcome.run.run_dir / "metrics.json")
+            run = RunDirectory(outcome.run.run_dir)
+            info, metrics = run.info, run.metrics or {}
             task = info.get("task", task)
             seconds.append(info.get("train_seconds") or 0.0)
             parameters = info.get("parameters", parameters)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from tabcli.batch.plan import PlannedRun
+from tabcli.runs.run_dir import RunDirectory
 
 __all__ = ["Outcome", "execute", "run_all", "previous_outcome", "terminate_all", "threads_per_job", "thread_environment"]
 
@@ -61,11 +61,8 @@ class Outcome:
 
 
 def _status(run: PlannedRun) -> tuple[str | None, str | None]:
-    try:
-        info = json.loads((run.run_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        return None, None
-    return info.get("status"), info.get("error")
+    record = RunDirectory(run.run_dir)
+    return (None if record.status is None else record.status.value), record.error
 
 
 def previous_outcome(run: PlannedRun) -> Outcome | None:

@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from tabcli.config.dotted import NotASection, set_dotted
-from tabcli.config.schema import PATH_KEYS, ExperimentConfig
+from tabcli.config.experiment import PATH_KEYS, ExperimentConfig
 from tabcli.errors import ConfigError
 
 __all__ = ["load_config", "parse_override", "apply_overrides", "resolve_paths", "validate_config", "config_to_yaml"]

@@ -34,6 +34,10 @@ SUPPORTED_SUFFIXES = {
 PARQUET_FOLDER = "Parquet folder"
 
 
+#: The config key that names the file read in each role; other roles are paths given directly.
+_CONFIG_KEYS = {"training": "data.train", "test": "data.test", "validation": "data.valid"}
+
+
 def table_format(path: Path, role: str = "data") -> str:
     """``"CSV"``, ``"TSV"``, ``"Parquet"`` (by the file's extension) or :data:`PARQUET_FOLDER`.
 
@@ -41,10 +45,10 @@ def table_format(path: Path, role: str = "data") -> str:
         DataError: If ``path`` does not exist or a file's extension is not one tabcli reads.
     """
     if not path.exists():
-        raise DataError(
-            f"The {role} file '{path}' does not exist. Check the path in the config "
-            "(relative paths in a config file resolve against the config file's folder)."
-        )
+        key = _CONFIG_KEYS.get(role)
+        where = (f"Check {key} in the config (relative paths in a config file resolve against the config "
+                 "file's folder)." if key else "Check the path given on the command line or to the function.")
+        raise DataError(f"The {role} file '{path}' does not exist. {where}")
     if path.is_dir():
         return PARQUET_FOLDER
     name = path.name.lower()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tabcli.config.schema import DataConfig
+from tabcli.config.experiment import DataConfig
 from tabcli.data.io import read_with_settings
 from tabcli.data.preprocessing import TabularPreprocessor
 from tabcli.data.schema import TableSchema, infer_schema

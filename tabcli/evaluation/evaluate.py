@@ -7,9 +7,9 @@ from pathlib import Path
 
 from tabcli.data.io import read_with_settings
 from tabcli.data.schema import infinite_value_notes
-from tabcli.metrics import compute_metrics
-from tabcli.predictions import metric_inputs
-from tabcli.runs.loader import LoadedRun
+from tabcli.evaluation.metrics import compute_metrics
+from tabcli.prediction.tables import metric_inputs
+from tabcli.runs.run import LoadedRun
 from tabcli.runs.run_dir import write_json_atomic
 
 __all__ = ["EvaluationResult", "evaluate_run"]
@@ -53,7 +53,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, output: st
         tabcli.errors.TabcliError: For an incomplete run, an unreadable file, missing columns,
             or unknown classes in the target.
     """
-    from tabcli.evaluation.plots import classification_plots, regression_plots
+    from tabcli.reports.plots import classification_plots, regression_plots
 
     run = LoadedRun(run_dir)
     schema = run.schema

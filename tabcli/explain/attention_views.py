@@ -24,7 +24,7 @@ def _pair_axes(axes: list[str]) -> tuple[str, str] | None:
 
 def attention_heatmaps(arrays, description, folder: Path) -> dict[str, Path]:
     """Per-head and head-averaged heatmaps (mean over rows) of every token-by-token score array."""
-    from tabcli.evaluation.plots import heatmap, heatmap_grid
+    from tabcli.reports.plots import heatmap, heatmap_grid
 
     images = {}
     for key, info in description.items():

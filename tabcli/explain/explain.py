@@ -20,7 +20,7 @@ from tabcli.explain.importance import (
     permutation_importance,
 )
 from tabcli.explain.neighbours import label_agreement, neighbour_tables
-from tabcli.runs.loader import LoadedRun
+from tabcli.runs.run import LoadedRun
 
 __all__ = ["ExplainResult", "explain_run", "parse_rows"]
 
@@ -142,16 +142,11 @@ def explain_run(
             or an ``output`` that already holds an explanation (without ``overwrite``).
     """
     run = LoadedRun(run_dir)
-    if run.is_keras:
-        from tabcli._quiet import import_keras_quietly
-
-        import_keras_quietly()
-    from tabcli.evaluation.plots import bar_chart
+    from tabcli.reports.plots import bar_chart
     from tabcli.explain.ranking import model_ranking, top_columns
     from tabcli.explain.report import write_report
-    from tabcli.models.registry import attention_manifest
-    from tabcli.predictions import prediction_table
-    from tabcli.runs.attention import collect_attention, save_attention
+    from tabcli.prediction.tables import prediction_table
+    from tabcli.runs.attention import save_attention
 
     schema = run.schema
     notes: list[str] = []
@@ -186,17 +181,10 @@ def explain_run(
     images: dict[str, Path] = {}
 
     inputs = run.inputs(rows_frame, what=source)
-    collected = None
-    if run.is_keras:
-        manifest = attention_manifest(run.config.model, run.model_spec(), run.context_ids)
-        collected = collect_attention(run.model, inputs, manifest, row_ids=rows_frame.index.tolist(),
-                                      batch_size=run.config.training.eval_batch_size,
-                                      decode_target=run.preprocessor.decode_target)
+    collected = run.attention_scores(inputs, rows_frame.index.tolist())
     predictions = prediction_table(run.preprocessor, run.predict_raw(rows_frame, what=source))
-    branch_weights = None
-    weights_file = run.path / "branch_weights.json"
-    if weights_file.is_file():
-        branch_weights = json.loads(weights_file.read_text())
+    branch_weights = run.branch_weights
+    if branch_weights is not None:
         images["branch_weights"] = bar_chart(
             list(branch_weights.values()), list(branch_weights), "ensemble branch weights (SparseAttentionWeighting)",
             folder / "branch_weights.png", xlabel="weight", sort=False,
@@ -320,7 +308,7 @@ def _importance_table(columns: list[str], importance: dict, ranking, attention: 
 def _importance_images(folder: Path, table: pd.DataFrame, metric: str | None, ranking, trust: dict) -> dict:
     """The global charts: the model's ranking (beside permutation importance when there are labels),
     and attention importance beside permutation importance, titled with the trust check's correlation."""
-    from tabcli.evaluation.plots import bar_chart, importance_comparison
+    from tabcli.reports.plots import bar_chart, importance_comparison
 
     images = {}
     labelled = table["permutation_importance"].notna().all()

@@ -161,8 +161,8 @@ def column_importance(token_importance: dict[str, float]) -> dict[str, float]:
 def primary_metric(run, frame: pd.DataFrame) -> tuple[str, float]:
     """``(name, value)`` of the run's primary metric (ROC AUC for binary, accuracy for multiclass,
     RMSE for regression) on labelled ``frame``; an undefined value (one class present) is 0."""
-    from tabcli.metrics import PRIMARY_METRIC
-    from tabcli.predictions import frame_metrics
+    from tabcli.evaluation.metrics import PRIMARY_METRIC
+    from tabcli.prediction.tables import frame_metrics
 
     schema = run.schema
     metric, _ = PRIMARY_METRIC[schema.task]
@@ -178,7 +178,7 @@ def permutation_importance(run, frame: pd.DataFrame, n_repeats: int = 3, seed: i
     RMSE its rise) is the column's importance.
 
     Args:
-        run: A :class:`~tabcli.runs.loader.LoadedRun`.
+        run: A :class:`~tabcli.runs.run.LoadedRun`.
         frame: Labelled rows with the training columns.
         n_repeats: Shuffles per column.
         seed: Seed of the shuffles.
@@ -190,7 +190,7 @@ def permutation_importance(run, frame: pd.DataFrame, n_repeats: int = 3, seed: i
         permutation_importance as sklearn_permutation_importance,
     )
 
-    from tabcli.metrics import PRIMARY_METRIC
+    from tabcli.evaluation.metrics import PRIMARY_METRIC
 
     schema = run.schema
     metric, higher_is_better = PRIMARY_METRIC[schema.task]
@@ -219,8 +219,8 @@ def permutation_importance(run, frame: pd.DataFrame, n_repeats: int = 3, seed: i
 
 def rank_correlation(first: dict[str, float], second: dict[str, float]) -> float | None:
     """Spearman rank correlation of two importance dicts over their common keys
-    (:func:`tabcli.metrics.spearman`: None if undefined)."""
-    from tabcli.metrics import spearman
+    (:func:`tabcli.evaluation.metrics.spearman`: None if undefined)."""
+    from tabcli.evaluation.metrics import spearman
 
     keys = [k for k in first if k in second]
     return spearman([first[k] for k in keys], [second[k] for k in keys])

@@ -188,7 +188,7 @@ def _retrieval_ranking(run, inputs: dict, reference: dict, positions: dict, colu
     from keras import ops
 
     from tabcli.explain.retrieval_attribution import candidate_terms, neighbour_gap
-    from tabcli.models.retrieval import with_candidate_index
+    from tabcli.models.candidates import with_candidate_index
     from tabcli.training.pipeline import predict_in_batches
 
     model = run.model
@@ -260,7 +260,7 @@ def model_ranking(run, inputs: dict[str, np.ndarray]) -> ModelRanking | None:
     """The columns that drive ``run``'s predictions on some rows (see the module docstring).
 
     Args:
-        run: A :class:`~tabcli.runs.loader.LoadedRun`.
+        run: A :class:`~tabcli.runs.run.LoadedRun`.
         inputs: The rows' model inputs (``run.inputs(frame)``), ``rows >= 1``.
 
     Returns:
@@ -270,7 +270,7 @@ def model_ranking(run, inputs: dict[str, np.ndarray]) -> ModelRanking | None:
         tabcli.errors.DataError: If the reference row (training medians / modes) of an older
             run cannot be recomputed because its training file is gone.
     """
-    if not run.is_keras:
+    if not run.backend.has_attention:
         return None
     columns = list(run.schema.features)
     reference = run.inputs(reference_frame(run), what="the reference row")

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from tabcli.html_parts import STYLE as _STYLE
-from tabcli.html_parts import fmt as _fmt
-from tabcli.html_parts import img as _img
-from tabcli.html_parts import table as _table
-from tabcli.metrics import scalar_metrics
+from tabcli.evaluation.metrics import scalar_metrics
+from tabcli.reports.html import cell, render
 
 __all__ = ["write_report"]
 
@@ -27,7 +23,7 @@ _METHODS = {
     ),
     "occlusion": (
         "A column's share is how far the model's outputs move when that column alone is set to its training "
-        "median / mode (occlusion, Zeiler &amp; Fergus 2014), over the rows explained."
+        "median / mode (occlusion, Zeiler & Fergus 2014), over the rows explained."
     ),
 }
 
@@ -43,13 +39,13 @@ def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, imp
                  ranking, trust: dict, metric: str | None, explained_rows: list, context_tables: dict,
                  neighbour_tables: dict | None = None, agreement: dict | None = None,
                  notes: list) -> Path:
-    """Write ``report.html``: run summary, metrics, what drives the predictions with its trust
+    """Write ``report.html`` (template ``explain.html``): run summary, metrics, what drives the predictions with its trust
     checks, attention importance and heatmaps (labelled as what the layers attended to), branch
     weights, per-row explanations with their retrieved or context rows, and the config.
 
     Args:
         path: The HTML file to write.
-        run: The :class:`~tabcli.runs.loader.LoadedRun`.
+        run: The :class:`~tabcli.runs.run.LoadedRun`.
         source: What rows were explained (for the text).
         n_rows: Rows behind the global charts.
         images: Name -> PNG path (embedded as base64, so the file stands alone).
@@ -72,116 +68,71 @@ def write_report(path: Path, *, run, source: str, n_rows: int, images: dict, imp
         ``path``.
     """
     schema = run.schema
-    parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>tabcli explain: {html.escape(str(run.config.name))}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{html.escape(str(run.config.name))}</h1>",
-        f"<p class='meta'>model <b>{html.escape(run.config.model.type)}</b> · task <b>{schema.task}</b> · target "
-        f"<b>{html.escape(schema.target)}</b> · {len(schema.features)} feature columns · explained: {html.escape(source)}, "
-        f"{n_rows} rows · run <code>{html.escape(str(run.path))}</code></p>",
-    ]
-    parts += [f"<div class='note'>{html.escape(note)}</div>" for note in notes]
     metrics = run.metrics
-    keys = list(scalar_metrics(metrics["test"]))
-    parts.append("<h2>Metrics (from training)</h2>")
-    parts.append(_table([{"split": s, **metrics[s]} for s in ("train", "valid", "test")], ["split", *keys]))
-
-    parts.append("<h2>What drives the predictions</h2>")
-    if "importance" in trust:
-        parts.append(f"<div class='callout'>{html.escape(trust['importance'].verdict())}</div>")
-    if ranking is not None:
-        parts.append(f"<p class='meta'>Method: {ranking.method}. {_METHODS[ranking.method]}</p>")
-        if ranking.paths:
-            shares = ", ".join(f"{name} path {share:.0%}" for name, share in ranking.paths.items())
-            parts.append(f"<p>Share of the columns' summed effect that goes through each path: <b>{html.escape(shares)}</b>.</p>")
-    parts.append(_img(images.get("importance"), "what drives the predictions"))
-    shown = [c for c in importance.columns if importance[c].notna().any()]
-    parts.append(_table(importance.to_dict("records"), shown))
-    parts.append("<p class='meta'>Permutation importance: how much the metric drops when the column's values are "
-                 "shuffled (Breiman 2001).</p>")
-    if trust:
-        parts.append("<h3>Can these rankings be trusted?</h3>")
-        parts.append(f"<p class='meta'>Each ranking beside permutation importance ({html.escape(metric or '')} drop), "
-                     "and the metric drop when its top 3 columns are set to their training median / mode, against "
-                     "the mean drop for 3 random columns. A ranking that knows what the model uses agrees "
-                     "(Spearman &ge; 0.5) and loses at least 1.5 times as much as chance.</p>")
-        parts.append(_table(_trust_records(trust), list(_trust_records(trust)[0])))
-        parts += [f"<p><b>{html.escape(name)}</b>: {html.escape(check.verdict())}</p>" for name, check in trust.items()]
-    if "branch_weights" in images:
-        parts.append("<h2>Ensemble branch weights</h2>")
-        parts.append(_img(images["branch_weights"], "branch weights"))
-
     heatmaps = [k for k in images if k not in ("importance", "attention_importance", "branch_weights")
-                and not k.startswith("row_")]
-    if "attention_importance" in images or heatmaps:
-        parts.append("<h2>What the attention layers looked at</h2>")
-        parts.append("<p class='meta'>Where each layer's attention went: not by itself the model's reasons (a "
-                     "layer can attend to a column whose value then barely moves the output; Jain &amp; Wallace "
-                     "2019). Attention importance: the attention rollout (Abnar &amp; Zuidema 2020) read by the "
-                     "model's pooling, or the attention each column receives.</p>")
-        parts.append(_img(images.get("attention_importance"), "attention importance"))
-    if heatmaps:
-        parts.append("<p class='meta'>Heatmaps, mean over rows: each row of a map is a query token; each column the "
-                     "token it attends to; rows sum to 1. Per-head maps are folded below each averaged map.</p>")
-        for key in heatmaps:
-            if key.endswith("_heads"):
-                continue
-            parts.append(f"<h3>{html.escape(key)}</h3>{_img(images[key], key)}")
-            if f"{key}_heads" in images:
-                parts.append(f"<details><summary>per head</summary>{_img(images[key + '_heads'], key + ' per head')}</details>")
+                and not k.startswith("row_") and not k.endswith("_heads")]
+    return render(
+        "explain.html", path,
+        name=str(run.config.name), model_type=run.config.model.type, task=schema.task, target=schema.target,
+        n_features=len(schema.features), source=source, n_rows=n_rows, run_path=str(run.path), notes=notes,
+        metric_rows=[{"split": s, **metrics[s]} for s in ("train", "valid", "test")],
+        metric_columns=["split", *scalar_metrics(metrics["test"])],
+        importance_verdict=trust["importance"].verdict() if "importance" in trust else None,
+        method=ranking.method if ranking is not None else None,
+        method_text=_METHODS[ranking.method] if ranking is not None else "",
+        path_shares=", ".join(f"{name} path {share:.0%}" for name, share in ranking.paths.items()) if ranking is not None and ranking.paths else "",
+        images=images,
+        importance_rows=importance.to_dict("records"),
+        importance_columns=[c for c in importance.columns if importance[c].notna().any()],
+        metric=metric or "", trust_rows=_trust_records(trust),
+        trust_verdicts=[(name, check.verdict()) for name, check in trust.items()],
+        heatmaps=heatmaps,
+        agreement=[(layer, _agreement_view(info)) for layer, info in (agreement or {}).items()],
+        explained=[_row_view(row, context_tables, neighbour_tables or {}) for row in explained_rows],
+        config_yaml=yaml.safe_dump(run.config.model_dump(mode="json"), sort_keys=False),
+    )
 
-    for layer, info in (agreement or {}).items():
-        parts.append(f"<h2>Which training rows the predictions lean on ({html.escape(layer)})</h2>")
-        if "per_class" in info:
-            parts.append("<p class='meta'>Share of each row's retrieval weight on training rows with the row's own "
-                         f"label (overall {info['overall']:.3f}), against that label's share of the training rows: "
-                         "a retrieval blind to the label would match the base rate.</p>")
-            records = [{"label": k, "rows": v["rows"], "weight on same label": v["share"], "base rate": v["base_rate"]}
-                       for k, v in info["per_class"].items()]
-            parts.append(_table(records, ["label", "rows", "weight on same label", "base rate"]))
+
+def _agreement_view(info: dict) -> dict:
+    if "per_class" not in info:
+        return {"correlation": info["correlation"]}
+    return {"overall": info["overall"], "per_class": True,
+            "records": [{"label": k, "rows": v["rows"], "weight on same label": v["share"], "base rate": v["base_rate"]}
+                        for k, v in info["per_class"].items()]}
+
+
+def _shares(pairs) -> str:
+    return ", ".join(f"{c} ({share:.0%})" for c, share in pairs)
+
+
+def _row_view(row: dict, context_tables: dict, neighbour_tables: dict) -> dict:
+    """What the template shows of one explained row: its values, prediction, the columns that
+    move it and the stored or retrieved training rows it attended to."""
+    contexts = []
+    for key, per_row in context_tables.items():
+        entry = next((e for e in per_row if str(e["row"]) == str(row["row"])), None)
+        if entry is None:
+            continue
+        records = [{"attended": e["key"], "weight": e["weight"], **(e["values"] or {})} for e in entry["attended"]]
+        if records and entry["attended"][0]["values"] is None:
+            columns = ["attended", "weight", *sorted({c for e in entry["attended"] for c in (e["values"] or {})})]
         else:
-            parts.append("<p class='meta'>Correlation between each row's target and the weighted mean target of the "
-                         f"training rows it retrieved: {info['correlation']:.3f}.</p>")
-
-    parts.append("<h2>Individual rows</h2>")
-    for row in explained_rows:
-        prediction = ", ".join(f"{k} = {_fmt(v)}" for k, v in row["prediction"].items())
-        parts.append(f"<h3>row {row['position']} (index {html.escape(str(row['row']))})</h3><p>{prediction}</p>")
-        values = [{"column": k, "value": v} for k, v in row["values"].items()]
-        parts.append(f"<div class='row'><div>{_table(values, ['column', 'value'])}</div><div>{_img(row['image'], 'row importance')}</div></div>")
-        if row.get("top_columns"):
-            listed = ", ".join(f"{html.escape(str(c))} ({share:.0%})" for c, share in row["top_columns"])
-            parts.append(f"<p>What moves this prediction most: <b>{listed}</b> (share of the output change when "
-                         "each column alone is set to its training median / mode).</p>")
-        if row.get("neighbour_columns"):
-            listed = ", ".join(f"{html.escape(str(c))} ({share:.0%})" for c, share in row["neighbour_columns"])
-            parts.append(f"<p>The columns that made this row's neighbours its neighbours: <b>{listed}</b> "
-                         "(share of how much closer they are than a random training row).</p>")
-        if row.get("neighbour_target") is not None:
-            parts.append(f"<p>Weighted mean target of the retrieved training rows: <b>{_fmt(row['neighbour_target'])}</b>; "
-                         f"prediction: <b>{_fmt(row['prediction'].get('prediction'))}</b>.</p>")
-        for key, per_row in context_tables.items():
-            entry = next((e for e in per_row if str(e["row"]) == str(row["row"])), None)
-            if entry is None:
-                continue
-            records = [{"attended": e["key"], "weight": e["weight"], **(e["values"] or {})} for e in entry["attended"]]
-            columns = ["attended", "weight", *[c for c in (entry["attended"][0]["values"] or {}).keys()]] if records else []
-            if records and entry["attended"][0]["values"] is None:
-                columns = ["attended", "weight", *sorted({c for e in entry["attended"] for c in (e["values"] or {})})]
-            parts.append(f"<p class='meta'>{html.escape(key)}: the stored training rows this row attended to most "
-                         f"(self-attention weight {entry['self_weight']:.2f})</p>")
-            parts.append(_table(records, columns))
-        for layer, per_row in (neighbour_tables or {}).items():
-            entry = next((e for e in per_row if str(e["row"]) == str(row["row"])), None)
-            if entry is None or not entry["neighbours"]:
-                continue
-            columns = list(dict.fromkeys(c for record in entry["neighbours"] for c in record))
-            parts.append(f"<p class='meta'>{html.escape(layer)}: the {len(entry['neighbours'])} training rows this "
-                         "prediction leaned on most (retrieval weight averaged over heads; label = their target)</p>")
-            parts.append(_table(entry["neighbours"], columns))
-
-    parts.append("<h2>Config</h2>")
-    parts.append(f"<pre>{html.escape(yaml.safe_dump(run.config.model_dump(mode='json'), sort_keys=False))}</pre>")
-    parts.append("</body></html>")
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+            columns = ["attended", "weight", *(entry["attended"][0]["values"] or {}).keys()] if records else []
+        contexts.append({"key": key, "self_weight": entry["self_weight"], "records": records, "columns": columns})
+    neighbours = []
+    for layer, per_row in neighbour_tables.items():
+        entry = next((e for e in per_row if str(e["row"]) == str(row["row"])), None)
+        if entry is None or not entry["neighbours"]:
+            continue
+        neighbours.append({"layer": layer, "records": entry["neighbours"],
+                           "columns": list(dict.fromkeys(c for record in entry["neighbours"] for c in record))})
+    return {
+        "position": row["position"], "row": row["row"], "image": row["image"],
+        "prediction": ", ".join(f"{k} = {cell(v)}" for k, v in row["prediction"].items()),
+        "predicted": row["prediction"].get("prediction"),
+        "cells": [{"column": k, "value": v} for k, v in row["values"].items()],
+        "top_columns": _shares(row.get("top_columns") or []),
+        "neighbour_columns": _shares(row.get("neighbour_columns") or []),
+        "neighbour_target": row.get("neighbour_target"),
+        "contexts": contexts, "neighbours": neighbours,
+    }

@@ -36,20 +36,15 @@ def row_explanations(run, inputs: dict[str, np.ndarray], top_features: int = 5,
     Returns:
         One dict per row, or None for a model that is not a Keras model (``gbdt``).
     """
-    if not run.is_keras:
+    if not run.backend.has_attention:
         return None
     from tabcli.explain.ranking import model_ranking
-    from tabcli.models.registry import attention_manifest
-    from tabcli.runs.attention import collect_attention
 
     rows = len(next(iter(inputs.values())))
     ranking = model_ranking(run, inputs)
     first_layer = None
     if ranking.neighbour_columns is not None:  # a retrieval model
-        manifest = attention_manifest(run.config.model, run.model_spec(), run.context_ids)
-        arrays, description = collect_attention(run.model, inputs, manifest, row_ids=list(range(rows)),
-                                                batch_size=run.config.training.eval_batch_size,
-                                                decode_target=run.preprocessor.decode_target)
+        arrays, description = run.attention_scores(inputs, list(range(rows)))
         neighbours = neighbour_tables(arrays, description, list(range(rows)), list(range(rows)), None,
                                       run.schema.target, top=top_neighbours)
         first_layer = next(iter(neighbours.values()), None)

@@ -113,7 +113,7 @@ def significant(permutation: dict[str, float], permutation_std: dict[str, float]
 def metric_drop(run, frame: pd.DataFrame, columns, reference: pd.DataFrame, baseline: float) -> float:
     """How much the run's primary metric worsens on labelled ``frame`` with ``columns`` set to
     their value in ``reference`` (positive = worse; RMSE rises, ROC AUC / accuracy fall)."""
-    from tabcli.metrics import PRIMARY_METRIC
+    from tabcli.evaluation.metrics import PRIMARY_METRIC
 
     _, higher_is_better = PRIMARY_METRIC[run.schema.task]
     value = primary_metric(run, replace_columns(frame, columns, reference))[1]
@@ -140,7 +140,7 @@ def trust_check(run, frame: pd.DataFrame, ranking: dict[str, float], permutation
     """Both checks of one ranking on labelled ``frame``.
 
     Args:
-        run: A :class:`~tabcli.runs.loader.LoadedRun`.
+        run: A :class:`~tabcli.runs.run.LoadedRun`.
         frame: Labelled rows (the target column present).
         ranking: Column -> importance (larger = more important).
         permutation: Column -> permutation importance on the same rows, noise set to zero

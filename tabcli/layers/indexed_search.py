@@ -43,7 +43,18 @@ class IndexedSearch:
         object.__setattr__(self, "_key_index", None)
         object.__setattr__(self, "_sample_seed", keras.random.SeedGenerator(seed, name="candidate_sample_seed"))
 
-    # ----------------------------------------------------------- sampled steps
+    # ----------------------------------------------------------- training steps
+    def _step_rank(self, query, candidate_index, count):
+        """What a training step ranks: a random sample of ``step_candidates`` candidates, or all."""
+        if self.step_candidates is not None:
+            return self._sampled_rank(query, candidate_index, count)
+        return self._rank(query, candidate_index, count)
+
+    def _rank(self, query, candidate_index, count):
+        """:func:`~tabcli.layers.nearest.nearest_candidates` over every stored candidate (no gradient)."""
+        candidates = self.features(self.candidate_numerical, self.candidate_categorical)  # (N, d_in)
+        return nearest_candidates(query, candidates, self.key_kernel, count, candidate_index)
+
     def _sampled_rank(self, query, candidate_index, count):
         """Positions ``(batch, count)`` of each row's nearest among ``step_candidates`` random
         candidates (without its own, given ``candidate_index``)."""

@@ -9,7 +9,7 @@ from tabcli.layers.embeddings import PeriodicEmbedding
 from tabcli.layers.frozen_contexts import FrozenContexts
 from tabcli.layers.candidate_cache import CandidateCache
 from tabcli.layers.indexed_search import IndexedSearch
-from tabcli.layers.nearest import nearest_candidates, nearest_in_table
+from tabcli.layers.nearest import nearest_in_table
 
 __all__ = ["RetrievalAttention"]
 
@@ -39,24 +39,15 @@ class RetrievalAttention(FrozenContexts, CandidateCache, IndexedSearch, keras.la
       hidden`` units were a measurable share of a step);
     * output ``x + sum_i p_i value_i`` (residual).
 
-    Cost, and why the keys come from the features and not from ``x``: every training call ranks
-    the candidates with the current key projection (without gradient), then recomputes the keys
-    of the chosen neighbours with gradient, once per distinct neighbour of the batch
-    (neighbourhoods overlap), as TabR does, so the row and its neighbours are always compared in
-    the current key space and both sides of the distance are trained. Keys taken from ``x``
-    would need a forward and backward pass of the inter-feature blocks over the whole training
-    table per step. The ranking runs through ``G = W_K W_K^T`` when the features are fewer than
-    ``key_dim``. :meth:`freeze_contexts` (TabR's context freeze) removes the ranking from later
-    training steps. Calls with ``training=False`` read every candidate's key, ``W1 k_i`` and
-    ranking row from :class:`~tabcli.layers.candidate_cache.CandidateCache`, which recomputes
-    them only when a weight they come from has changed.
-
-    Large tables (:class:`~tabcli.layers.indexed_search.IndexedSearch`): with
-    ``step_candidates`` a training call ranks a fresh random sample of that many candidates
-    instead of all ``N``, and with an index attached (:meth:`attach_index`) a call with
-    ``training=False`` searches it instead of ranking all ``N``; the neighbours' keys and
-    ``W1 k_i`` come from the candidate cache while it fits its memory bound, else the keys are
-    read back from the index and ``W1 k_i`` computed per neighbour.
+    The keys come from the features, not from ``x``, so ranking all candidates needs no pass of
+    the inter-feature blocks over the training table: a training call ranks the candidates
+    without gradient, then recomputes the chosen neighbours' keys with gradient (once per
+    distinct neighbour), as TabR does. :meth:`freeze_contexts` (TabR's context freeze) removes
+    the ranking from later training steps; calls with ``training=False`` read keys, ``W1 k_i``
+    and ranking rows from :class:`~tabcli.layers.candidate_cache.CandidateCache`. For large
+    tables (:class:`~tabcli.layers.indexed_search.IndexedSearch`, docs/large_tables.md) a
+    training call may rank a random sample of ``step_candidates``, and an attached key index is
+    searched instead of ranking all ``N``.
 
     The candidates' features, labels and ids are non-trainable weights, so they are saved in the
     ``.keras`` file and a prediction needs nothing else. Memory: ``4 * (n_num + n_cat + 2)``
@@ -146,10 +137,8 @@ class RetrievalAttention(FrozenContexts, CandidateCache, IndexedSearch, keras.la
         if num_classes is not None and int(num_classes) < 2:
             raise ValueError(f"num_classes must be None (regression) or >= 2; received num_classes={num_classes}.")
         if int(num_heads) < 1 or int(d_model) % int(num_heads) or int(key_dim) % int(num_heads):
-            raise ValueError(
-                "d_model and key_dim must be divisible by num_heads; received "
-                f"d_model={d_model}, key_dim={key_dim}, num_heads={num_heads}."
-            )
+            raise ValueError("d_model and key_dim must be divisible by num_heads; received "
+                             f"d_model={d_model}, key_dim={key_dim}, num_heads={num_heads}.")
         if not 0.0 <= float(dropout_rate) < 1.0:
             raise ValueError(f"dropout_rate must be in [0, 1); received dropout_rate={dropout_rate}.")
         if float(ffn_multiplier) <= 0:
@@ -157,10 +146,8 @@ class RetrievalAttention(FrozenContexts, CandidateCache, IndexedSearch, keras.la
         if key_embedding not in ("linear", "periodic"):
             raise ValueError(f"key_embedding must be 'linear' or 'periodic'; received key_embedding={key_embedding!r}.")
         if int(key_embedding_dim) < 1 or int(num_frequencies) < 1 or float(sigma) <= 0:
-            raise ValueError(
-                "key_embedding_dim and num_frequencies must be >= 1 and sigma > 0; received "
-                f"key_embedding_dim={key_embedding_dim}, num_frequencies={num_frequencies}, sigma={sigma}."
-            )
+            raise ValueError("key_embedding_dim and num_frequencies must be >= 1 and sigma > 0; received "
+                             f"key_embedding_dim={key_embedding_dim}, num_frequencies={num_frequencies}, sigma={sigma}.")
         if step_candidates is not None and int(step_candidates) < 2:
             raise ValueError(f"step_candidates must be None or >= 2; received step_candidates={step_candidates}.")
         self.num_candidates = int(num_candidates)
@@ -186,9 +173,7 @@ class RetrievalAttention(FrozenContexts, CandidateCache, IndexedSearch, keras.la
     def build(self, inputs_shape, numerical_shape=None, categorical_shape=None, candidate_index_shape=None):
         input_shape = tuple(inputs_shape)
         if len(input_shape) != 2 or input_shape[-1] != self.d_model:
-            raise ValueError(
-                f"RetrievalAttention expects inputs of shape (batch, d_model={self.d_model}); received {input_shape}."
-            )
+            raise ValueError(f"RetrievalAttention expects inputs of shape (batch, d_model={self.d_model}); received {input_shape}.")
         d, n = self.d_model, self.num_candidates
         numerical_width = self.num_numerical * (self.key_embedding_dim if self._periodic else 1)
         width = numerical_width + sum(self.cardinalities)
@@ -228,12 +213,9 @@ class RetrievalAttention(FrozenContexts, CandidateCache, IndexedSearch, keras.la
             name="candidate_categorical", shape=(n, len(self.cardinalities)), initializer="zeros", trainable=False,
             dtype="int32",
         )
-        self.candidate_labels = self.add_weight(
-            name="candidate_labels", shape=(n,), initializer="zeros", trainable=False
-        )
-        self.candidate_ids = self.add_weight(
-            name="candidate_ids", shape=(n,), initializer="zeros", trainable=False, dtype="int32"
-        )
+        self.candidate_labels = self.add_weight(name="candidate_labels", shape=(n,), initializer="zeros", trainable=False)
+        self.candidate_ids = self.add_weight(name="candidate_ids", shape=(n,), initializer="zeros", trainable=False,
+                                             dtype="int32")
         self._build_frozen_contexts(n, self._count(True))
         self._build_candidate_cache()
         self._build_indexed_search(self.seed)
@@ -338,9 +320,8 @@ class RetrievalAttention(FrozenContexts, CandidateCache, IndexedSearch, keras.la
         # T(k - k_i) = W2 relu(W1 (k - k_i) + b1), with W1 (k - k_i) + b1 = (W1 k + b1) - W1 k_i:
         # W1 and b1 are applied once per row and per distinct neighbour, so each of the batch * k
         # neighbours costs a subtraction and a ReLU instead of a product; W2 is linear, so it is
-        # applied once to the weighted sum of the hidden vectors rather than to each neighbour.
-        # The sum is a batched matmul: TensorFlow's einsum "bhk,bkj->bhj" and a bias added per
-        # neighbour made this part's forward and backward pass 25 % slower (one thread, bank sizes).
+        # applied once to the weighted sum of the hidden vectors rather than to each neighbour
+        # (a batched matmul: TensorFlow runs the einsum "bhk,bkj->bhj" with a per-neighbour bias slower).
         hidden = ops.expand_dims(ops.matmul(keys, self.t_in_kernel) + self.t_in_bias, 1) - neighbour_hidden
         hidden = ops.matmul(dropped, ops.relu(hidden))  # (batch, heads, hidden)
         hidden = self.t_dropout(hidden, training=training)
@@ -370,17 +351,6 @@ class RetrievalAttention(FrozenContexts, CandidateCache, IndexedSearch, keras.la
     def _count(self, excludes_itself: bool) -> int:
         """Neighbours per row: ``k``, at most ``N`` (``N - 1`` when the row is a candidate it skips)."""
         return min(self.k, self.num_candidates - (1 if excludes_itself else 0))
-
-    def _step_rank(self, query, candidate_index, count):
-        """What a training step ranks: a random sample of ``step_candidates`` candidates, or all."""
-        if self.step_candidates is not None:
-            return self._sampled_rank(query, candidate_index, count)
-        return self._rank(query, candidate_index, count)
-
-    def _rank(self, query, candidate_index, count):
-        """:func:`~tabcli.layers.nearest.nearest_candidates` over every stored candidate (no gradient)."""
-        candidates = self.features(self.candidate_numerical, self.candidate_categorical)  # (N, d_in)
-        return nearest_candidates(query, candidates, self.key_kernel, count, candidate_index)
 
     def _read_labels(self, weights, labels):
         """``sum_i p_i E(y_i)`` per head ``(batch, heads, d_model / heads)`` for weights

@@ -16,7 +16,7 @@ import numpy as np
 from keras import ops
 
 from tabcli.layers.key_index import KeyIndex, exact_neighbours, recall_at_k
-from tabcli.models.retrieval import retrieval_layers
+from tabcli.models.candidates import retrieval_layers
 
 __all__ = ["INDEX_FOLDER", "RefreshKeyIndexes", "build_indexes", "load_indexes", "measure_recall", "save_indexes"]
 

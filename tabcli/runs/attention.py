@@ -66,7 +66,7 @@ def collect_attention(
     built = attention_model(model)
     if built is None:
         return None
-    from tabcli.models.retrieval import with_candidate_index
+    from tabcli.models.candidates import with_candidate_index
 
     scores_model, names = built
     results = predict_in_batches(scores_model, with_candidate_index(model, inputs), batch_size)

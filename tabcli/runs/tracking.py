@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
-from tabcli.config.schema import ExperimentConfig
+from tabcli.config.experiment import ExperimentConfig
 from tabcli.errors import ConfigError
-from tabcli.metrics import scalar_metrics
+from tabcli.evaluation.metrics import scalar_metrics
+from tabcli.runs.run_dir import BRANCH_WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, RUN_FILE, RunDirectory
 
 __all__ = ["require_mlflow", "log_to_mlflow", "flatten"]
 
 #: Small run files worth keeping in MLflow (the model stays in the run directory).
-LOGGED_FILES = ("config.yaml", "run.json", "metrics.json", "history.csv", "branch_weights.json")
+LOGGED_FILES = (CONFIG_FILE, RUN_FILE, METRICS_FILE, HISTORY_FILE, BRANCH_WEIGHTS_FILE)
 
 
 def require_mlflow():
@@ -73,7 +73,7 @@ def log_to_mlflow(config: ExperimentConfig, run_dir: Path, metrics: dict) -> str
             for split, values in metrics.items() for name, value in scalar_metrics(values).items()
             if value is not None
         })
-        info = json.loads((run_dir / "run.json").read_text())
+        info = RunDirectory(run_dir).info
         mlflow.set_tags({"tabcli.run_dir": str(run_dir), "tabcli.model_type": config.model.type,
                          "tabcli.task": str(info.get("task")), "tabcli.version": info["versions"]["tabcli"]})
         for name in LOGGED_FILES:

@@ -71,14 +71,11 @@ def create_app(run_dir: str | Path, max_rows: int = DEFAULT_MAX_ROWS):
     from pydantic import TypeAdapter, ValidationError
 
     from tabcli.errors import TabcliError
-    from tabcli.predictions import prediction_records
-    from tabcli.runs.loader import LoadedRun
+    from tabcli.prediction.tables import prediction_records
+    from tabcli.runs.run import LoadedRun
 
     run = LoadedRun(run_dir)
-    if run.is_keras:
-        from tabcli.training.trainer import configure_threads
-
-        configure_threads()
+    run.backend.configure_threads()
     schema = run.schema
     Record = record_model(schema, run.config.data.na_values)
     records_adapter = TypeAdapter(list[Record])

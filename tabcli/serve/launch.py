@@ -39,7 +39,7 @@ def serve_run(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, wo
     except ImportError as error:
         raise ConfigError(f"tabcli serve needs FastAPI and uvicorn ({error.name} is missing): "
                           "pip install 'tabcli[serve]'.") from None
-    from tabcli.runs.loader import LoadedRun
+    from tabcli.runs.run import LoadedRun
 
     run = LoadedRun(run_dir)  # refuses a missing, running, failed or incomplete run with its reason
     _check_port(host, port)

@@ -24,7 +24,7 @@ class BatchedPredictor:
     """Raw model outputs for DataFrames, with requests that arrive together batched together.
 
     Args:
-        run: A :class:`~tabcli.runs.loader.LoadedRun`.
+        run: A :class:`~tabcli.runs.run.LoadedRun`.
         max_batch_rows: Most rows per model call; larger requests are split.
 
     Raises:
@@ -57,13 +57,7 @@ class BatchedPredictor:
         return self._outputs(self.inputs(rows))
 
     def _outputs(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        if not self.run.is_keras:
-            from tabcli.models.gbdt.model import predict_raw
-
-            return predict_raw(self._model, self.run.model_spec(), inputs)
-        from tabcli.training.trainer import predict_model
-
-        return predict_model(self._model, inputs, self.max_batch_rows)
+        return self.run.backend.predict(self._model, inputs, self.run.model_spec(), self.max_batch_rows)
 
     def warm_up(self, example: dict) -> None:
         """Trace the model function for a few batch sizes, so the first requests are not slow."""

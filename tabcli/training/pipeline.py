@@ -91,7 +91,7 @@ def predict_function(model, inputs: dict[str, np.ndarray]):
     """
     import tensorflow as tf
 
-    from tabcli.models.retrieval import retrieval_layers
+    from tabcli.models.candidates import retrieval_layers
 
     signature = {name: tf.TensorSpec((None, *np.shape(value)[1:]), tf.as_dtype(np.asarray(value).dtype))
                  for name, value in inputs.items()}

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from tabcli.config.schema import TrainingConfig
+from tabcli.config.experiment import TrainingConfig
 from tabcli.errors import TrainingError
-from tabcli.metrics import MONITOR_METRIC
+from tabcli.evaluation.metrics import MONITOR_METRIC
 from tabcli.training.interrupts import raise_if_requested
 from tabcli.training.pipeline import batches, predict_in_batches
 from tabcli.training.progress import RichProgress
@@ -157,7 +157,7 @@ def fit_model(
     Raises:
         TrainingError: If the loss became NaN or infinite.
     """
-    from tabcli.models.retrieval import with_candidate_index
+    from tabcli.models.candidates import with_candidate_index
 
     x_train, y_train = train
     x_valid, y_valid = valid
@@ -199,7 +199,7 @@ def fit_model(
 def predict_model(model: keras.Model, inputs: dict, batch_size: int = 1024) -> np.ndarray:
     """Model outputs for ``inputs`` (feature inputs only; a retrieval model's ``candidate_index``
     is filled in): ``(rows, num_outputs)`` float64."""
-    from tabcli.models.retrieval import with_candidate_index
+    from tabcli.models.candidates import with_candidate_index
 
     inputs = with_candidate_index(model, inputs)
     return np.asarray(predict_in_batches(model, inputs, batch_size), dtype=np.float64)

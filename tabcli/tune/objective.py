@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tabcli.config.schema import ExperimentConfig
+from tabcli.config.experiment import ExperimentConfig
 from tabcli.config.tune import SearchDimension
 from tabcli.errors import TabcliError
-from tabcli.metrics import LOWER_IS_BETTER, MONITOR_METRIC, PRIMARY_METRIC, TASK_METRICS
+from tabcli.models.registry import family
+from tabcli.evaluation.metrics import LOWER_IS_BETTER, MONITOR_METRIC, PRIMARY_METRIC, TASK_METRICS
 from tabcli.tune.space import suggest, trial_config
 
 __all__ = ["TrialFailed", "Objective", "metric_and_direction", "epoch_metric"]
@@ -26,7 +27,7 @@ def metric_and_direction(config: ExperimentConfig, task: str) -> tuple[str, str]
     """The validation metric a search optimises and ``"minimize"`` / ``"maximize"``.
 
     Default: the task's primary metric (rmse, roc_auc, accuracy); the direction follows
-    :data:`tabcli.metrics.LOWER_IS_BETTER` unless ``tune.direction`` says otherwise.
+    :data:`tabcli.evaluation.metrics.LOWER_IS_BETTER` unless ``tune.direction`` says otherwise.
 
     Raises:
         ConfigError: If ``tune.metric`` is not a metric the task produces (every trial would fail).
@@ -93,17 +94,15 @@ class Objective:
         callbacks = []
         pruning = None
         key = epoch_metric(self.task, self.metric)
-        if self.prune and config.model.type != "gbdt" and key is not None:
+        backend = family(config.model.type).implementation
+        if self.prune and backend.can_prune and key is not None:
             from tabcli.tune.pruning import PruningCallback
 
             pruning = PruningCallback(trial, key)
             callbacks.append(pruning)
-        from tabcli.experiment import train_experiment
+        from tabcli.training.train import train_experiment
 
-        if config.model.type != "gbdt":
-            import keras
-
-            keras.utils.clear_session(free_memory=True)  # one trial's graphs must not pile up over a long search
+        backend.release()
         try:
             result = train_experiment(config, run_dir=run_dir, console=None, callbacks=callbacks)
         except TabcliError as error:

@@ -31,10 +31,9 @@ def _run_error(run_dir: str | None) -> str | None:
     its own process died, has it only there)."""
     if not run_dir:
         return None
-    try:
-        return json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("error")
-    except (OSError, ValueError, AttributeError):
-        return None
+    from tabcli.runs.run_dir import RunDirectory
+
+    return RunDirectory(run_dir).error
 
 
 def trial_rows(study, metric: str) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@ on the test split (mean ± std). Test rows are read here only, after the search 
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any, Callable
@@ -65,7 +64,7 @@ def refit(base: dict, best_params: dict, seeds: int, folder: Path, metric: str,
 
 
 def _train_here(runs: list, say: Callable[[str], None]) -> dict[Path, dict]:
-    from tabcli.experiment import train_experiment
+    from tabcli.training.train import train_experiment
 
     metrics = {}
     for label, seed, config, run_dir in runs:
@@ -97,4 +96,6 @@ def _train_parallel(runs: list, jobs: int, say: Callable[[str], None]) -> dict[P
     if failed:
         raise TabcliError(f"refit run {failed[0].run.run_dir} {failed[0].status}: {failed[0].error} "
                           f"(log: {failed[0].run.log})")
-    return {run.run_dir: json.loads((run.run_dir / "metrics.json").read_text()) for run in planned}
+    from tabcli.runs.run_dir import RunDirectory
+
+    return {run.run_dir: RunDirectory(run.run_dir).metrics for run in planned}

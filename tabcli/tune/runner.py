@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from tabcli.cli_support import LiveProgress
+from tabcli.cli.console import LiveProgress
 from tabcli.config.loader import load_config
 from tabcli.errors import ConfigError, TabcliError
 from tabcli.tune.objective import Objective, TrialFailed, epoch_metric, metric_and_direction
@@ -180,11 +180,11 @@ def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcom
 
     import optuna
 
-    from tabcli._quiet import import_keras_quietly
+    from tabcli.models.registry import family
 
     config = load_config(request.config, request.overrides)
-    if config.model.type != "gbdt":
-        import_keras_quietly()  # before anything pulls TensorFlow in with its start-up lines
+    backend = family(config.model.type).implementation
+    backend.prepare()  # before anything pulls TensorFlow in with its start-up lines
     # Heartbeats and fail_stale_trials are marked experimental in Optuna; they are what keeps a
     # shared study honest when a process dies, and the notice is not the user's concern.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -204,7 +204,7 @@ def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcom
         write_study_marker(folder, name, storage)
     failed = fail_dead_trials(study)
     say = console.print if console is not None else (lambda *a, **k: None)
-    prune = config.tune.pruner != "none" and config.model.type != "gbdt" and epoch_metric(task, metric) is not None
+    prune = config.tune.pruner != "none" and backend.can_prune and epoch_metric(task, metric) is not None
     say(f"[bold]tune {escape(config.name)}[/]: study '{escape(name)}' in {escape(safe_url(storage))}; {direction} "
         f"valid.{metric} over {len(space)} keys ({', '.join(space)}); sampler {config.tune.sampler}, "
         f"pruner {config.tune.pruner if prune else 'off'}; trials in {escape(str(folder / 'trials'))}")

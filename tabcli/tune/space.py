@@ -8,7 +8,7 @@ from typing import Any
 
 from tabcli.config.dotted import NotASection, get_dotted, set_dotted
 from tabcli.config.loader import validate_config
-from tabcli.config.schema import ExperimentConfig
+from tabcli.config.experiment import ExperimentConfig
 from tabcli.config.tune import SearchDimension
 from tabcli.errors import ConfigError
 
@@ -26,10 +26,12 @@ TRAINING_SPACE = {
 
 
 def default_space(config: ExperimentConfig) -> dict[str, SearchDimension]:
-    """The model family's default space (``config.model.search_space()``) plus, for Keras
-    families, :data:`TRAINING_SPACE`."""
+    """The model family's default space (``config.model.search_space()``) plus, for families
+    trained by an optimizer (``training.*`` applies), :data:`TRAINING_SPACE`."""
+    from tabcli.models.registry import family
+
     space = dict(config.model.search_space())
-    if config.model.type != "gbdt":
+    if family(config.model.type).implementation.uses_training_settings:
         space.update(TRAINING_SPACE)
     return {key: SearchDimension.model_validate(value) for key, value in space.items()}
 

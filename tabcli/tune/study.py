@@ -155,21 +155,11 @@ def _alive(pid: int) -> bool:
 
 def _mark_run_failed(run_dir: str | None, message: str) -> None:
     """A killed process left its run.json saying ``running``; say what happened instead."""
-    import json
-    from datetime import datetime, timezone
+    from tabcli.runs.run_dir import RunDirectory, Status
 
-    from tabcli.runs.run_dir import write_json_atomic
-
-    path = Path(run_dir) / "run.json" if run_dir else None
-    if path is None or not path.is_file():
-        return
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if info.get("status") == "running":
-        info.update(status="failed", error=message, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        write_json_atomic(path, info)
+    run = RunDirectory(run_dir) if run_dir else None
+    if run is not None and run.status is Status.RUNNING:
+        run.finish(Status.FAILED, error=message)
 
 
 def fail_dead_trials(study) -> list[int]:

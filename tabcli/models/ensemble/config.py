@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Literal
 
 from pydantic import Field, field_validator
 
 from tabcli.models.base_config import StrictModel
 from tabcli.models.interpretable.config import InterpretableConfig
 from tabcli.models.mlp.config import MLPConfig
-from tabcli.models.multi_resolution.config import MultiResolutionConfig
+from tabcli.models.registry import model_config_union
 from tabcli.models.tabular_attention.config import TabularAttentionConfig
 
 __all__ = ["EnsembleConfig", "BranchConfig"]
 
-BranchConfig = Annotated[
-    Union[TabularAttentionConfig, MultiResolutionConfig, InterpretableConfig, MLPConfig],
-    Field(discriminator="type"),
-]
+#: The registered families an ensemble may hold as branches (``Family.branch``).
+BranchConfig = model_config_union(branches_only=True)
 
 
 def _default_branches():

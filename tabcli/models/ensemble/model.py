@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import keras
 import numpy as np
 
@@ -18,9 +16,9 @@ WEIGHTING_LAYER = "branch_weighting"
 
 
 def _family(branch_type: str):
-    from tabcli.models.registry import FAMILIES
+    from tabcli.models.registry import family
 
-    return importlib.import_module(FAMILIES[branch_type])
+    return family(branch_type).builder_module()
 
 
 def branch_names(config: EnsembleConfig) -> list[str]:

@@ -7,7 +7,7 @@ import numpy as np
 
 from tabcli.layers import ContextRows, RetrievalAttention, TabularAttention
 from tabcli.models.inputs import assign_context, make_inputs, prediction_head
-from tabcli.models.retrieval import CANDIDATE_INDEX, Candidates
+from tabcli.models.candidates import CANDIDATE_INDEX, Candidates
 from tabcli.models.spec import ModelSpec
 from tabcli.models.tabular_attention.config import TabularAttentionConfig
 from tabcli.models.tokens import FeatureTokenizer

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from sklearn import metrics as skm
 
-from tabcli.evaluation.plots._common import (
+from tabcli.reports.plots._common import (
     _HEXBIN_ABOVE,
     _finite_vector,
     _format_number,

@@ -10,10 +10,10 @@ own: ``classification``, ``regression``, ``heatmaps``, ``bars``.
 
 from __future__ import annotations
 
-from tabcli.evaluation.plots.bars import bar_chart, importance_comparison
-from tabcli.evaluation.plots.classification import classification_plots
-from tabcli.evaluation.plots.heatmaps import heatmap, heatmap_grid
-from tabcli.evaluation.plots.regression import regression_plots
+from tabcli.reports.plots.bars import bar_chart, importance_comparison
+from tabcli.reports.plots.classification import classification_plots
+from tabcli.reports.plots.heatmaps import heatmap, heatmap_grid
+from tabcli.reports.plots.regression import regression_plots
 
 __all__ = [
     "classification_plots",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tabcli.evaluation.plots._common import (
+from tabcli.reports.plots._common import (
     _MAX_ANNOTATED_CELLS,
     _MAX_PANELS_PER_ROW,
     _annotate_cells,

@@ -91,7 +91,7 @@ def metrics_table(title: str, columns: dict):
     """A rich table of scalar metrics, one column per entry of ``columns`` (name -> metrics)."""
     from rich.table import Table
 
-    from tabcli.metrics import scalar_metrics
+    from tabcli.evaluation.metrics import scalar_metrics
 
     table = Table(title=title, title_justify="left")
     table.add_column("metric")

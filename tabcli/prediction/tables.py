@@ -64,7 +64,7 @@ def prediction_records(preprocessor: TabularPreprocessor, raw: np.ndarray) -> li
 
 
 def metric_inputs(preprocessor: TabularPreprocessor, frame: pd.DataFrame, raw: np.ndarray, what: str = "the table"):
-    """``(y_true, prediction)`` for :func:`tabcli.metrics.compute_metrics`: class indices and
+    """``(y_true, prediction)`` for :func:`tabcli.evaluation.metrics.compute_metrics`: class indices and
     probabilities, or values in the target's units.
 
     Raises:
@@ -85,13 +85,13 @@ def metric_inputs(preprocessor: TabularPreprocessor, frame: pd.DataFrame, raw: n
 
 
 def frame_metrics(preprocessor: TabularPreprocessor, frame: pd.DataFrame, raw: np.ndarray, what: str = "the table") -> dict:
-    """The task's metrics (:func:`tabcli.metrics.compute_metrics`) of raw model outputs ``raw``
+    """The task's metrics (:func:`tabcli.evaluation.metrics.compute_metrics`) of raw model outputs ``raw``
     ``(rows, outputs)`` against the target column of ``frame``, in the target's units.
 
     Raises:
         tabcli.errors.DataError: If the target column is missing or holds unknown classes.
     """
-    from tabcli.metrics import compute_metrics
+    from tabcli.evaluation.metrics import compute_metrics
 
     schema = preprocessor.schema
     y_true, prediction = metric_inputs(preprocessor, frame, raw, what=what)

@@ -6,18 +6,13 @@ Unknown keys are errors. Only ``data.train`` and ``data.target`` have no default
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional, Union
+from typing import Literal, Optional
 
 from pydantic import Field, model_validator
 
 from tabcli.config.tune import TuneConfig
 from tabcli.models.base_config import StrictModel
-from tabcli.models.ensemble.config import EnsembleConfig
-from tabcli.models.gbdt.config import GBDTConfig
-from tabcli.models.interpretable.config import InterpretableConfig
-from tabcli.models.mlp.config import MLPConfig
-from tabcli.models.multi_resolution.config import MultiResolutionConfig
-from tabcli.models.tabular_attention.config import TabularAttentionConfig
+from tabcli.models.registry import FAMILIES, model_config_union
 
 __all__ = [
     "ExperimentConfig",
@@ -30,13 +25,15 @@ __all__ = [
     "PATH_KEYS",
 ]
 
-ModelConfig = Annotated[
-    Union[TabularAttentionConfig, MultiResolutionConfig, InterpretableConfig, EnsembleConfig, MLPConfig, GBDTConfig],
-    Field(discriminator="type"),
-]
+#: Every registered family's config, told apart by ``type`` (:func:`tabcli.models.registry.model_config_union`).
+ModelConfig = model_config_union()
 
-#: The family used when the config gives no ``model.type``.
-DEFAULT_MODEL_TYPE = "tabular_attention"
+#: The family used when the config gives no ``model.type``: the registry's first.
+DEFAULT_MODEL_TYPE = next(iter(FAMILIES))
+
+
+def _default_model():
+    return FAMILIES[DEFAULT_MODEL_TYPE].config_class()
 
 #: Config keys holding file paths (resolved against the config file's folder).
 PATH_KEYS = ("data.train", "data.valid", "data.test")
@@ -146,7 +143,7 @@ class ExperimentConfig(StrictModel):
     name: Optional[str] = Field(None, description="Run name; default: the config file's stem.")
     seed: int = Field(42, ge=0, description="Seed for the split, initialisation and shuffling.")
     data: DataConfig = Field(..., description="The table and its columns.")
-    model: ModelConfig = Field(default_factory=TabularAttentionConfig, description="Model family and its settings.")
+    model: ModelConfig = Field(default_factory=_default_model, description="Model family and its settings.")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Optimisation settings.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Output settings.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Experiment tracking (MLflow).")
@@ -159,3 +156,12 @@ class ExperimentConfig(StrictModel):
         if isinstance(raw, dict) and isinstance(raw.get("model"), dict) and "type" not in raw["model"]:
             raw = {**raw, "model": {"type": DEFAULT_MODEL_TYPE, **raw["model"]}}
         return raw
+
+
+def rebuild_model_union() -> None:
+    """Validate ``model`` against every family registered so far (called by
+    :func:`tabcli.models.registry.register` for a family added after this module was imported)."""
+    global ModelConfig
+    ModelConfig = model_config_union()
+    ExperimentConfig.model_fields["model"].annotation = ModelConfig
+    ExperimentConfig.model_rebuild(force=True)

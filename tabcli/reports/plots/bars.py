@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tabcli.evaluation.plots._common import (
+from tabcli.reports.plots._common import (
     _finite_vector,
     _format_number,
     _labels,
@@ -83,7 +83,7 @@ def importance_comparison(attention, permutation, labels: Sequence, path: str | 
 
     Both panels list the features in the same order, sorted by the first importance with the
     largest on top; the figure title gives their Spearman rank correlation
-    (:func:`tabcli.metrics.spearman`; "n/a" when it is undefined: fewer than 3 features or a
+    (:func:`tabcli.evaluation.metrics.spearman`; "n/a" when it is undefined: fewer than 3 features or a
     constant input).
 
     Args:
@@ -114,7 +114,7 @@ def importance_comparison(attention, permutation, labels: Sequence, path: str | 
     std = None if permutation_std is None else _finite_vector(permutation_std, "permutation_std", len(names))
     order = np.argsort(-attention, kind="stable")
     if correlation is None:
-        from tabcli.metrics import spearman  # scikit-learn and scipy: imported when a chart needs them
+        from tabcli.evaluation.metrics import spearman  # scikit-learn and scipy: imported when a chart needs them
 
         correlation = spearman(attention, permutation)
     rho = correlation

@@ -1,4 +1,9 @@
-"""Classification displays: ROC and precision-recall curves, confusion matrix, calibration (reliability) curves."""
+"""Classification displays: ROC and precision-recall curves, confusion matrix, calibration (reliability) curves.
+
+Each curve is drawn by scikit-learn's own display (``RocCurveDisplay``, ``PrecisionRecallDisplay``,
+``CalibrationDisplay``); this module adds what they do not draw: one-vs-rest curves of every
+class with their macro average, the classes that cannot have a curve, and the histogram of the
+probabilities beneath a reliability diagram."""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 from sklearn import metrics as skm
-from sklearn.calibration import calibration_curve
+from sklearn.calibration import CalibrationDisplay
+from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
 
-from tabcli.evaluation.plots._common import (
+from tabcli.reports.plots._common import (
     _CALIBRATION_BINS,
     _MAX_ANNOTATED_CELLS,
     _MIN_ROWS_FOR_QUANTILE_BINS,
@@ -118,10 +124,10 @@ def _roc_plot(y_true: np.ndarray, proba: np.ndarray, names: list[str], path: Pat
     grid = np.linspace(0.0, 1.0, 201)
     tprs, aucs = [], []
     for k, color in zip(drawn, _class_colors(len(drawn))):
-        fpr, tpr, _ = skm.roc_curve(y_true == k, proba[:, k])
-        aucs.append(skm.auc(fpr, tpr))
-        tprs.append(np.interp(grid, fpr, tpr))
-        ax.plot(fpr, tpr, lw=1.5, color=color, label=f"{names[k]} (AUC = {aucs[-1]:.3f})")
+        display = RocCurveDisplay.from_predictions(y_true == k, proba[:, k], pos_label=True, name=names[k], ax=ax,
+                                                   curve_kwargs={"color": color, "lw": 1.5})
+        aucs.append(display.roc_auc)
+        tprs.append(np.interp(grid, display.fpr, display.tpr))
     if len(drawn) > 1:
         # Macro AUC is the mean of the per-class AUCs, as sklearn's roc_auc_score(average="macro").
         ax.plot(grid, np.mean(tprs, axis=0), color="black", lw=2.5,
@@ -156,10 +162,10 @@ def _pr_plot(y_true: np.ndarray, proba: np.ndarray, names: list[str], path: Path
     grid = np.linspace(0.0, 1.0, 201)
     precisions, average_precisions = [], []
     for k, color in zip(drawn, _class_colors(len(drawn))):
-        precision, recall, _ = skm.precision_recall_curve(y_true == k, proba[:, k])
-        average_precisions.append(skm.average_precision_score(y_true == k, proba[:, k]))
-        precisions.append(_interpolated_precision(recall, precision, grid))
-        ax.step(recall, precision, where="post", lw=1.5, color=color, label=f"{names[k]} (AP = {average_precisions[-1]:.3f})")
+        display = PrecisionRecallDisplay.from_predictions(y_true == k, proba[:, k], pos_label=True, name=names[k], ax=ax,
+                                                          curve_kwargs={"color": color, "lw": 1.5})
+        average_precisions.append(display.average_precision)
+        precisions.append(_interpolated_precision(display.recall, display.precision, grid))
     if len(drawn) > 1:
         ax.plot(grid, np.mean(precisions, axis=0), color="black", lw=2.5,
                 label=f"macro average (AP = {np.mean(average_precisions):.3f})")
@@ -211,16 +217,14 @@ def _reliability_plot(is_positive: np.ndarray, probability: np.ndarray, title: s
     plt = _pyplot()
     probability = np.clip(probability, 0.0, 1.0)
     strategy = "quantile" if len(probability) >= _MIN_ROWS_FOR_QUANTILE_BINS else "uniform"
-    fraction, mean_predicted = calibration_curve(
-        is_positive.astype(int), probability, n_bins=_CALIBRATION_BINS, strategy=strategy, pos_label=1
-    )
     fig, (ax, hist_ax) = plt.subplots(
         2, 1, figsize=(6.5, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.08}
     )
-    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfectly calibrated")
-    ax.plot(mean_predicted, fraction, marker="o", lw=1.5, label=f"model ({_CALIBRATION_BINS} {strategy} bins)")
+    CalibrationDisplay.from_predictions(is_positive.astype(int), probability, n_bins=_CALIBRATION_BINS, strategy=strategy,
+                                        pos_label=1, name=f"model ({_CALIBRATION_BINS} {strategy} bins)", ax=ax, lw=1.5)
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("")
     ax.set_ylabel(ylabel, fontsize=11)
     ax.set_title(title, fontsize=12)
     ax.legend(loc="upper left", fontsize=9)

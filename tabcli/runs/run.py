@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 
@@ -13,12 +12,12 @@ import yaml
 from tabcli.config import ExperimentConfig, validate_config
 from tabcli.data.preprocessing import TabularPreprocessor
 from tabcli.errors import ConfigError, DataError
+from tabcli.models.registry import family
+from tabcli.runs.run_dir import CONFIG_FILE, PREPROCESSING_FILE, RUN_FILE, TEST_PREDICTIONS_FILE, RunDirectory, Status
 
 __all__ = ["LoadedRun", "REQUIRED_FILES"]
 
-REQUIRED_FILES = ("config.yaml", "run.json", "preprocessing.joblib")
-#: The model file: Keras families, or the scikit-learn ``gbdt`` baseline.
-MODEL_FILES = ("model.keras", "model.joblib")
+REQUIRED_FILES = (CONFIG_FILE, RUN_FILE, PREPROCESSING_FILE)
 
 
 def _as_saved(raw):
@@ -32,8 +31,10 @@ def _as_saved(raw):
     return raw
 
 
-class LoadedRun:
-    """A completed run directory, ready to predict, evaluate and explain.
+class LoadedRun(RunDirectory):
+    """A completed run directory, ready to predict, evaluate and explain: a
+    :class:`~tabcli.runs.run_dir.RunDirectory` (``info``, ``metrics``, ``branch_weights``) with
+    its config, fitted preprocessing and model.
 
     Args:
         path: The run directory written by ``tabcli train``.
@@ -41,6 +42,8 @@ class LoadedRun:
     Attributes:
         path: The run directory.
         config: The run's resolved :class:`~tabcli.config.ExperimentConfig`.
+        family: Its model's :class:`~tabcli.models.registry.Family`.
+        backend: That family's :class:`~tabcli.models.backends.base.Backend`.
         info: The content of ``run.json``.
         preprocessor: The fitted :class:`~tabcli.data.preprocessing.TabularPreprocessor`.
 
@@ -52,37 +55,34 @@ class LoadedRun:
     def __init__(self, path: str | Path):
         import joblib
 
-        self.path = Path(path)
+        super().__init__(path)
         if not self.path.is_dir():
             raise ConfigError(f"The run directory '{self.path}' does not exist. Give the folder `tabcli train` printed.")
         # The status first: a run still training, failed or interrupted lacks its model, and
         # saying so (with the recorded error) helps more than naming the missing file.
-        try:
-            self.info = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.info = {}
         status = self.info.get("status")
-        if status is not None and status != "completed":
-            reason = f": {self.info['error']}" if self.info.get("error") else ""
+        if status is not None and status != Status.COMPLETED:
+            reason = f": {self.error}" if self.error else ""
             advice = ("It is still training (or its process was killed); wait for it, or train it again."
-                      if status == "running" else "Train it again.")
+                      if status == Status.RUNNING else "Train it again.")
             raise ConfigError(f"The run in '{self.path}' has status '{status}'{reason}. {advice}")
         missing = [name for name in REQUIRED_FILES if not (self.path / name).is_file()]
-        if not any((self.path / name).is_file() for name in MODEL_FILES):
-            missing.append(" or ".join(MODEL_FILES))
         if missing:
             raise ConfigError(
                 f"'{self.path}' is not a complete tabcli run directory: {', '.join(missing)} missing."
             )
-        if (self.path / "model.keras").is_file():
-            # Before anything imports TensorFlow (the input pipeline does): its C++ start-up
-            # lines would otherwise come before tabcli's output, as they never do in `train`.
-            from tabcli._quiet import import_keras_quietly
-
-            import_keras_quietly()
-        raw = _as_saved(yaml.safe_load((self.path / "config.yaml").read_text(encoding="utf-8")))
-        self.config: ExperimentConfig = validate_config(raw, source=f"'{self.path / 'config.yaml'}'")
-        self.preprocessor: TabularPreprocessor = joblib.load(self.path / "preprocessing.joblib")
+        raw = _as_saved(yaml.safe_load((self.path / CONFIG_FILE).read_text(encoding="utf-8")))
+        self.config: ExperimentConfig = validate_config(raw, source=f"'{self.path / CONFIG_FILE}'")
+        self.family = family(self.config.model.type)
+        self.backend = self.family.implementation
+        if not (self.path / self.backend.model_file).is_file():
+            raise ConfigError(
+                f"'{self.path}' is not a complete tabcli run directory: {self.backend.model_file} missing."
+            )
+        # Before anything imports TensorFlow (the input pipeline does): its C++ start-up lines
+        # would otherwise come before tabcli's output, as they never do in `train`.
+        self.backend.prepare()
+        self.preprocessor: TabularPreprocessor = joblib.load(self.path / PREPROCESSING_FILE)
         self._splits = None
 
     @property
@@ -90,53 +90,21 @@ class LoadedRun:
         """The run's :class:`~tabcli.data.schema.TableSchema`."""
         return self.preprocessor.schema
 
-    @property
-    def is_keras(self) -> bool:
-        """Whether the model is a Keras model (every family but ``gbdt``)."""
-        return (self.path / "model.keras").is_file()
-
     @cached_property
     def model(self):
-        """The trained model, loaded on first use: a Keras model (imports TensorFlow) or, for
-        ``gbdt``, a scikit-learn estimator."""
-        if not self.is_keras:
-            import joblib
+        """The trained model, loaded on first use by the family's backend (a Keras model imports
+        TensorFlow; ``gbdt`` is a scikit-learn estimator).
 
-            return joblib.load(self.path / "model.joblib")
-        from tabcli._quiet import import_keras_quietly
-
-        keras = import_keras_quietly()
-        try:
-            # Not compiled: a loaded run only predicts, and building the optimizer and reading its
-            # state back costs a fifth of the load.
-            model = keras.saving.load_model(self.path / "model.keras", compile=False)
-        except (KeyboardInterrupt, MemoryError):
-            raise
-        except Exception as error:  # noqa: BLE001 - any deserialisation failure is the same advice
-            commit = self.info.get("git_commit")
-            written = f"at commit {commit[:10]}" if commit else self.info.get("versions", {}).get("tabcli", "of an unknown version")
-            cause = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-            raise ConfigError(
-                f"The model file '{self.path / 'model.keras'}' cannot be loaded by this tabcli "
-                f"({type(error).__name__}: {cause[:300]}). The run was written by tabcli {written}; a model "
-                "saved by a development version whose layers have since changed, or a damaged file, cannot "
-                "be read. Retrain it: `tabcli train " + str(self.path / "config.yaml") + "`."
-            ) from error
-        from tabcli.models.key_indexes import INDEX_FOLDER, load_indexes
-
-        load_indexes(model, self.path / INDEX_FOLDER, seed=self.config.seed)
-        return model
+        Raises:
+            ConfigError: If the model file cannot be read by this tabcli.
+        """
+        return self.backend.load(self.path, self.config, self.info)
 
     def model_spec(self):
         """The :class:`~tabcli.models.spec.ModelSpec` the model was built for."""
         from tabcli.models.spec import ModelSpec
 
         return ModelSpec.from_preprocessor(self.preprocessor, self.config.training.batch_size)
-
-    @property
-    def metrics(self) -> dict:
-        """The run's ``metrics.json``."""
-        return json.loads((self.path / "metrics.json").read_text(encoding="utf-8"))
 
     @property
     def context_ids(self) -> list:
@@ -170,13 +138,25 @@ class LoadedRun:
     def predict_inputs(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """Model outputs ``(rows, num_outputs)`` for model inputs (:meth:`inputs`), in row order,
         computed ``training.eval_batch_size`` rows at a time from the first row."""
-        if not self.is_keras:
-            from tabcli.models.gbdt.model import predict_raw
+        return self.backend.predict(self.model, inputs, self.model_spec(), self.config.training.eval_batch_size)
 
-            return predict_raw(self.model, self.model_spec(), inputs)
-        from tabcli.training.trainer import predict_model
+    def attention_scores(self, inputs: dict[str, np.ndarray], row_ids: list):
+        """Every attention score of the model for ``inputs`` (:func:`tabcli.runs.attention.collect_attention`
+        with the run's manifest): ``(arrays, description)``, or None for a model without attention
+        layers (``gbdt``, ``mlp``).
 
-        return predict_model(self.model, inputs, self.config.training.eval_batch_size)
+        Args:
+            inputs: Model inputs (:meth:`inputs`), ``rows`` each.
+            row_ids: One id per row, saved beside the scores.
+        """
+        if not self.backend.has_attention:
+            return None
+        from tabcli.models.registry import attention_manifest
+        from tabcli.runs.attention import collect_attention
+
+        manifest = attention_manifest(self.config.model, self.model_spec(), self.context_ids)
+        return collect_attention(self.model, inputs, manifest, row_ids=row_ids, batch_size=self.config.training.eval_batch_size,
+                                 decode_target=self.preprocessor.decode_target)
 
     def splits(self):
         """The run's train/valid/test tables, recreated once from its config and seed (same files,
@@ -197,7 +177,7 @@ class LoadedRun:
 
     def check_same_test_rows(self, frame: pd.DataFrame) -> None:
         """Raise DataError if ``frame`` is not the test split the run was evaluated on."""
-        saved = self.path / "predictions" / "test.parquet"
+        saved = self.path / TEST_PREDICTIONS_FILE
         if saved.is_file():
             rows = pd.read_parquet(saved, columns=["row"])["row"].to_numpy()
             if len(rows) != len(frame) or not np.array_equal(rows, frame.index.to_numpy()):

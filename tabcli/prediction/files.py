@@ -22,8 +22,8 @@ from tabcli.data.conform import check_known_columns
 from tabcli.data.dataset import parquet_files, parse_shard, take_shard
 from tabcli.data.schema import infinite_value_counts, infinite_value_notes_from_counts
 from tabcli.errors import ConfigError, DataError
-from tabcli.predictions import prediction_table
-from tabcli.runs.loader import LoadedRun
+from tabcli.prediction.tables import prediction_table
+from tabcli.runs.run import LoadedRun
 from tabcli.runs.run_dir import write_atomic
 
 __all__ = ["predict_file", "PredictSummary", "OUTPUT_FORMATS"]
