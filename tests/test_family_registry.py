@@ -94,3 +94,14 @@ def test_an_unregistered_family_is_refused_by_name(write_config):
 
     with pytest.raises(ConfigError, match="toy"):
         validate_config({"data": {"train": "x.csv", "target": "y"}, "model": {"type": "toy"}})
+
+
+def test_every_registered_family_is_listed_in_the_help_and_the_readme():
+    from tabcli.models.registry import FAMILIES
+
+    help_text = CliRunner().invoke(app, ["train", "--help"], terminal_width=200).output
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Model families"):readme.index("## Documentation")]
+    for name in FAMILIES:
+        assert name in help_text, name
+        assert f"- `{name}`" in section, f"README's model families section lacks {name}"

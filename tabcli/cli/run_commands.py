@@ -193,3 +193,32 @@ def explain(
                       f"{check['top_drop']:.4f} {check['metric']} vs {check['random_drop']:.4f} for 3 random columns "
                       f"({ratio}): {mark}")
     console.print(f"report: [bold]{escape(str(result.report))}[/]")
+
+
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `tabcli train` (a Keras family).", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder to write the exported model into.", show_default=False),
+    format_: str = typer.Option(
+        "savedmodel", "--format", "-f",
+        help="`savedmodel`: a TensorFlow SavedModel, for TensorFlow Serving or `tf.saved_model.load` in any TensorFlow program.",
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT if it exists."),
+) -> None:
+    """Export a trained run as one self-contained model that takes the table's raw columns.
+
+    The fitted preprocessing (imputation, quantile transform, category codes with unseen and rare
+    categories) is part of the graph: the model's `serving_default` signature takes one input per
+    feature column (numbers as float64 with NaN for missing, categories as strings, empty for
+    missing) and returns `probabilities` (one column per class) or `prediction` in the target's
+    units, the same numbers as `tabcli predict`. A retrieval model searches its stored training
+    rows exactly inside the graph. `assets/tabcli_export.json` names the columns, classes,
+    tabcli version and the run's test metrics.
+    """
+    console = _console()
+    with user_errors():
+        from tabcli.export.savedmodel import export_run
+
+        result = export_run(run_dir, output, format_, overwrite=overwrite)
+    console.print(f"exported {escape(result.metadata['model_type'])} ({escape(format_)}) to [bold]{escape(str(result.path))}[/]")
+    console.print(f"inputs: {len(result.metadata['inputs'])} columns; outputs: {', '.join(result.metadata['outputs'])}")

@@ -23,7 +23,7 @@ def write_tune_report(path: Path, *, study, base: dict, rows: list[dict], metric
         rows: :func:`tabcli.tune.outputs.trial_rows`.
         metric: Validation metric name.
         direction: ``"minimize"`` or ``"maximize"``.
-        plots: Name -> PNG (:func:`tabcli.tune.plots.search_plots`).
+        plots: Name -> PNG (:func:`tabcli.reports.plots.search.search_plots`).
         refit: :func:`tabcli.tune.refit.refit`'s result, if ``--refit`` was given.
     """
     from tabcli.tune.outputs import best_trial

@@ -248,7 +248,7 @@ def run_tune(request: TuneRequest, console: Console | None = None) -> TuneOutcom
         elif request.refit and best is not None and not interrupted:
             say(f"[yellow]note:[/] no refit: {escape(str(folder / 'refit'))} already exists (the refit of another process "
                 "sharing this tune folder, or an earlier one); remove it to refit here.")
-        from tabcli.tune.plots import search_plots
+        from tabcli.reports.plots.search import search_plots
         from tabcli.tune.report import write_tune_report
 
         plots = search_plots(study, folder / "plots", metric)

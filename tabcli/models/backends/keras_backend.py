@@ -59,9 +59,12 @@ class KerasBackend(Backend):
         set_seeds(config.seed)
         model, context_ids, candidates = build_keras_model(config, data, spec)
         compile_model(model, schema.task, config.training)
-        run.update(parameters=int(model.count_params()), context_rows=context_ids,
+        # Trainable weights only: the stored candidates and context rows are data held in
+        # non-trainable weights, and would count ten per training row.
+        parameters = int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
+        run.update(parameters=parameters, context_rows=context_ids,
                    retrieval_candidates=0 if candidates is None else len(candidates.ids))
-        say(f"model [cyan]{config.model.type}[/]: {model.count_params():,} parameters; run directory {escape(str(run.path))}")
+        say(f"model [cyan]{config.model.type}[/]: {parameters:,} trainable parameters; run directory {escape(str(run.path))}")
         callbacks = list(extra_callbacks)
         if config.output.tensorboard:
             import keras

@@ -117,21 +117,29 @@ def _curve_title(base: str, names: list[str], drawn: list[int], skipped: list[in
     return f"{base}\nskipped (no positive or no negative row in y_true): {_names_note(missing)}"
 
 
+def _one_vs_rest_curves(ax, display_class, y_true, proba, names, drawn, score, curve, label: str) -> None:
+    """Each class of ``drawn`` against the rest, drawn by scikit-learn's ``display_class``
+    (``RocCurveDisplay`` or ``PrecisionRecallDisplay``), then, for several classes, their macro
+    average: ``curve(display, grid)`` puts each on a common grid and the legend gives the mean
+    of ``score(display)`` (as ``roc_auc_score`` / ``average_precision_score`` with
+    ``average="macro"``)."""
+    grid = np.linspace(0.0, 1.0, 201)
+    curves, scores = [], []
+    for k, color in zip(drawn, _class_colors(len(drawn))):
+        display = display_class.from_predictions(y_true == k, proba[:, k], pos_label=True, name=names[k], ax=ax,
+                                                 curve_kwargs={"color": color, "lw": 1.5})
+        scores.append(score(display))
+        curves.append(curve(display, grid))
+    if len(drawn) > 1:
+        ax.plot(grid, np.mean(curves, axis=0), color="black", lw=2.5, label=f"macro average ({label} = {np.mean(scores):.3f})")
+
+
 def _roc_plot(y_true: np.ndarray, proba: np.ndarray, names: list[str], path: Path) -> Path:
     """ROC curve(s) of ``proba`` (n, K) against ``y_true`` (n,), written to ``path``."""
     drawn, skipped = _one_vs_rest(y_true, len(names))
     fig, ax, outside = _curve_figure(len(drawn))
-    grid = np.linspace(0.0, 1.0, 201)
-    tprs, aucs = [], []
-    for k, color in zip(drawn, _class_colors(len(drawn))):
-        display = RocCurveDisplay.from_predictions(y_true == k, proba[:, k], pos_label=True, name=names[k], ax=ax,
-                                                   curve_kwargs={"color": color, "lw": 1.5})
-        aucs.append(display.roc_auc)
-        tprs.append(np.interp(grid, display.fpr, display.tpr))
-    if len(drawn) > 1:
-        # Macro AUC is the mean of the per-class AUCs, as sklearn's roc_auc_score(average="macro").
-        ax.plot(grid, np.mean(tprs, axis=0), color="black", lw=2.5,
-                label=f"macro average (AUC = {np.mean(aucs):.3f})")
+    _one_vs_rest_curves(ax, RocCurveDisplay, y_true, proba, names, drawn, lambda d: d.roc_auc,
+                        lambda d, grid: np.interp(grid, d.fpr, d.tpr), "AUC")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="chance")
     base = "ROC curve" if len(names) == 2 else "ROC curves, one vs rest"
     if len(names) == 2:
@@ -159,16 +167,8 @@ def _pr_plot(y_true: np.ndarray, proba: np.ndarray, names: list[str], path: Path
     """Precision-recall curve(s) of ``proba`` (n, K) against ``y_true`` (n,), written to ``path``."""
     drawn, skipped = _one_vs_rest(y_true, len(names))
     fig, ax, outside = _curve_figure(len(drawn))
-    grid = np.linspace(0.0, 1.0, 201)
-    precisions, average_precisions = [], []
-    for k, color in zip(drawn, _class_colors(len(drawn))):
-        display = PrecisionRecallDisplay.from_predictions(y_true == k, proba[:, k], pos_label=True, name=names[k], ax=ax,
-                                                          curve_kwargs={"color": color, "lw": 1.5})
-        average_precisions.append(display.average_precision)
-        precisions.append(_interpolated_precision(display.recall, display.precision, grid))
-    if len(drawn) > 1:
-        ax.plot(grid, np.mean(precisions, axis=0), color="black", lw=2.5,
-                label=f"macro average (AP = {np.mean(average_precisions):.3f})")
+    _one_vs_rest_curves(ax, PrecisionRecallDisplay, y_true, proba, names, drawn, lambda d: d.average_precision,
+                        lambda d, grid: _interpolated_precision(d.recall, d.precision, grid), "AP")
     if len(names) == 2:
         # A classifier that ignores its input has a precision equal to the positive rate.
         rate = float(np.mean(y_true == 1))

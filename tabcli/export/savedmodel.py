@@ -1,0 +1,165 @@
+"""Export a trained Keras run as a TensorFlow SavedModel that takes the table's raw columns."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabcli.errors import ConfigError
+
+__all__ = ["export_run", "ExportResult", "FORMATS", "METADATA_FILE"]
+
+#: Formats ``tabcli export`` writes.
+FORMATS = ("savedmodel",)
+#: The export's description, in the SavedModel's ``assets`` folder.
+METADATA_FILE = "tabcli_export.json"
+
+
+@dataclass
+class ExportResult:
+    """What was exported.
+
+    Attributes:
+        path: The SavedModel folder.
+        metadata: The content of its ``assets/tabcli_export.json``.
+    """
+
+    path: Path
+    metadata: dict
+
+
+def _metadata(run) -> dict:
+    from tabcli._version import __version__
+
+    schema = run.schema
+    outputs = {"prediction": "the value in the target's units"} if schema.task == "regression" else {
+        "probabilities": "one column per class, in the order of `classes`; rows sum to 1"}
+    return {
+        "tabcli_version": __version__,
+        "model_type": run.config.model.type,
+        "task": schema.task,
+        "target": schema.target,
+        "inputs": {**{c: "float64 (NaN for missing)" for c in schema.numerical},
+                   **{c: "string (empty or one of data.na_values for missing)" for c in schema.categorical}},
+        "classes": None if schema.task == "regression" else [str(c) for c in schema.classes],
+        "outputs": outputs,
+        "test_metrics": (run.metrics or {}).get("test"),
+    }
+
+
+def _layer_state(model) -> list:
+    """Variables layers keep outside Keras' tracking (a retrieval layer's candidate cache and
+    frozen contexts, a sampling seed's state): a SavedModel must track every variable its
+    function reads."""
+    import keras
+    import tensorflow as tf
+
+    found = []
+
+    def visit(value):
+        if isinstance(value, (tf.Variable, keras.Variable)):
+            found.append(value)
+        elif isinstance(value, keras.random.SeedGenerator):
+            found.append(value.state)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+
+    for layer in model._flatten_layers(include_self=False):  # noqa: SLF001 - every nested layer
+        for value in vars(layer).values():
+            visit(value)
+    return found
+
+
+def _module(run):
+    """A ``tf.Module`` whose ``serve`` takes one tensor per column and returns the outputs."""
+    import keras
+    import tensorflow as tf
+
+    from tabcli.export.preprocessing_graph import GraphPreprocessing
+    from tabcli.models.candidates import CANDIDATE_INDEX, retrieval_layers
+
+    schema = run.schema
+    model = run.model
+    for layer in retrieval_layers(model):
+        layer.attach_index(None)  # exact search: an index is searched outside the graph
+    signature = {c: tf.TensorSpec([None], tf.float64, name=c) for c in schema.numerical}
+    signature.update({c: tf.TensorSpec([None], tf.string, name=c) for c in schema.categorical})
+    classes = None if schema.task == "regression" else len(schema.classes)
+    mean, std = (float(run.preprocessor.target_mean), float(run.preprocessor.target_std)) if classes is None else (0.0, 1.0)
+    # New rows are not training rows: a retrieval model's ``candidate_index`` is -1 for every row.
+    needs_index = CANDIDATE_INDEX in {tensor.name for tensor in keras.tree.flatten(model.inputs)}
+
+    class Export(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+            self.layer_state = _layer_state(model)
+            self.preprocessing = GraphPreprocessing(run.preprocessor, run.config.data.na_values)
+
+        @tf.function(input_signature=[signature])
+        def serve(self, columns):
+            inputs = self.preprocessing(columns)
+            if needs_index:
+                rows = tf.shape(next(iter(columns.values())))[0]
+                inputs[CANDIDATE_INDEX] = tf.fill([rows], tf.constant(-1, tf.int32))
+            raw = self.model(inputs, training=False)
+            if classes is None:
+                return {"prediction": tf.cast(raw[:, 0], tf.float64) * std + mean}
+            if classes == 2 and raw.shape[-1] == 1:  # P(class 1)
+                return {"probabilities": tf.concat([1.0 - raw, raw], axis=1)}
+            return {"probabilities": raw}
+
+    return Export()
+
+
+def export_run(run_dir: str | Path, output: str | Path, fmt: str = "savedmodel", overwrite: bool = False) -> ExportResult:
+    """Write ``output``: a SavedModel whose ``serving_default`` signature takes one named input
+    per feature column (float64 numbers, NaN for missing; strings for categories) and returns
+    ``probabilities`` ``(rows, classes)`` or ``prediction`` ``(rows,)`` in the target's units.
+
+    Args:
+        run_dir: A completed run directory of a Keras family.
+        output: The folder to write (it must not exist unless ``overwrite``).
+        fmt: ``"savedmodel"``.
+        overwrite: Replace an existing ``output``.
+
+    Returns:
+        :class:`ExportResult`.
+
+    Raises:
+        ConfigError: For an incomplete run, an unknown format, a family that cannot be exported
+            (``gbdt``), a table with date columns, or an existing ``output`` without ``overwrite``;
+            nothing is written.
+    """
+    from tabcli.runs.run import LoadedRun
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"Unknown export format '{fmt}'; tabcli exports {', '.join(FORMATS)}.")
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise ConfigError(f"'{output}' already exists; pass --overwrite to replace it, or choose another --output.")
+    run = LoadedRun(run_dir)
+    if not run.backend.has_attention:
+        raise ConfigError(f"Runs of the '{run.config.model.type}' family cannot be exported yet; export a Keras family's run.")
+    if run.schema.date_columns:
+        raise ConfigError(f"The run in '{run.path}' has date columns ({', '.join(run.schema.date_columns)}), which are "
+                          "expanded by pandas and cannot be exported; convert them to numbers in the table and retrain.")
+    import tensorflow as tf
+
+    metadata = _metadata(run)
+    module = _module(run)
+    staging = output.with_name(f".{output.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        tf.saved_model.save(module, str(staging), signatures={"serving_default": module.serve})
+        (staging / "assets").mkdir(exist_ok=True)
+        (staging / "assets" / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
+        if output.exists():
+            shutil.rmtree(output)
+        staging.rename(output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(output, metadata)

@@ -1,0 +1,111 @@
+"""`tabcli export`: a SavedModel with the preprocessing inside, loaded by plain TensorFlow (no
+tabcli import), gives the numbers `tabcli predict` gives on the same rows, including missing
+values and categories never seen in training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import REPO, TINY
+from tabcli.cli import app
+
+pytestmark = pytest.mark.slow  # end to end: trains models or runs real processes
+
+runner = CliRunner()
+
+# Runs in a fresh interpreter that imports TensorFlow and NumPy only.
+SERVE = """
+import sys, numpy as np, tensorflow as tf
+columns = dict(np.load(sys.argv[2], allow_pickle=False))
+signature = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+outputs = signature(**{name: tf.constant(values) for name, values in columns.items()})
+np.savez(sys.argv[3], **{name: value.numpy() for name, value in outputs.items()})
+"""
+
+
+def _raw_columns(run, frame: pd.DataFrame) -> dict:
+    """The columns as a user would send them: numbers as float64 (NaN missing), categories as text ("" missing)."""
+    columns = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64) for c in run.schema.numerical}
+    for c in run.schema.categorical:
+        values = frame[c].astype(object)
+        columns[c] = np.array(["" if pd.isna(v) else str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+                               for v in values])
+    return columns
+
+
+def _served(export_dir, columns: dict, tmp_path) -> dict:
+    np.savez(tmp_path / "in.npz", **columns)
+    subprocess.run([sys.executable, "-c", SERVE, str(export_dir), str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+                   check=True, capture_output=True, timeout=300)
+    return dict(np.load(tmp_path / "out.npz"))
+
+
+def test_exported_classifier_matches_predict_with_missing_and_unseen_values(penguins_run, tmp_path):
+    import tabcli
+
+    run_dir, _ = penguins_run
+    export_dir = tmp_path / "export"
+    result = runner.invoke(app, ["export", str(run_dir), "--output", str(export_dir)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(REPO / "datasets" / "penguins.csv")
+    odd = frame.head(4).copy()
+    odd.loc[odd.index[0], "island"] = "Atlantis"          # never seen in training
+    odd.loc[odd.index[1], "bill_length_mm"] = np.nan      # missing number
+    odd.loc[odd.index[2], "sex"] = np.nan                 # missing category
+    odd.loc[odd.index[3], "flipper_length_mm"] = 1e6      # far beyond the training range
+    frame = pd.concat([frame, odd], ignore_index=True)
+    run = tabcli.load_run(run_dir)
+    expected = run.predict(frame)
+    served = _served(export_dir, _raw_columns(run, frame), tmp_path)
+    probabilities = expected.filter(like="proba_").to_numpy()
+    assert served["probabilities"].shape == probabilities.shape
+    assert np.abs(served["probabilities"] - probabilities).max() <= 1e-4
+    assert (served["probabilities"].argmax(axis=1) == probabilities.argmax(axis=1)).all()
+    metadata = json.loads((export_dir / "assets" / "tabcli_export.json").read_text())
+    assert metadata["classes"] == [str(c) for c in run.schema.classes]
+    assert set(metadata["inputs"]) == set(run.schema.features)
+    assert metadata["test_metrics"] == run.metrics["test"]
+
+
+def test_exported_regressor_matches_predict_in_target_units(tmp_path):
+    import tabcli
+
+    run_dir = tmp_path / "run"
+    args = ["train", str(REPO / "configs" / "diabetes" / "tabular_attention.yaml"), "--run-dir", str(run_dir), "--quiet"]
+    for item in TINY:
+        args += ["--set", item]
+    assert runner.invoke(app, args).exit_code == 0
+    export_dir = tmp_path / "export"
+    assert runner.invoke(app, ["export", str(run_dir), "-o", str(export_dir)]).exit_code == 0
+    run = tabcli.load_run(run_dir)
+    frame = pd.read_csv(REPO / "datasets" / "diabetes.tsv", sep="\t")
+    frame.iloc[0, 0] = np.nan
+    expected = run.predict(frame)["prediction"].to_numpy()
+    served = _served(export_dir, _raw_columns(run, frame), tmp_path)["prediction"]
+    assert np.max(np.abs(served - expected) / np.maximum(np.abs(expected), 1e-9)) <= 1e-4
+
+
+def test_export_refuses_bad_requests_and_writes_nothing(penguins_run, tmp_path):
+    run_dir, _ = penguins_run
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    result = runner.invoke(app, ["export", str(run_dir), "-o", str(existing)])
+    assert result.exit_code == 2 and "--overwrite" in result.output
+    assert (existing / "keep.txt").read_text() == "mine"
+    result = runner.invoke(app, ["export", str(run_dir), "-o", str(tmp_path / "x"), "--format", "onnx"])
+    assert result.exit_code == 2 and "savedmodel" in result.output
+    assert not (tmp_path / "x").exists()
+    running = tmp_path / "running"
+    running.mkdir()
+    (running / "run.json").write_text(json.dumps({"status": "running"}))
+    result = runner.invoke(app, ["export", str(running), "-o", str(tmp_path / "y")])
+    assert result.exit_code == 2 and "running" in result.output
+    assert not (tmp_path / "y").exists()
