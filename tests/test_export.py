@@ -1,6 +1,7 @@
 """`tabcli export`: a SavedModel with the preprocessing inside, loaded by plain TensorFlow (no
 tabcli import), gives the numbers `tabcli predict` gives on the same rows, including missing
-values and categories never seen in training."""
+values and categories never seen in training. Every other Keras family is exported in
+test_families.py; a regression run (California housing) and bank marketing in test_real_data.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import REPO, TINY
+from conftest import REPO, export_columns
 from tabcli.cli import app
 
 pytestmark = pytest.mark.slow  # end to end: trains models or runs real processes
@@ -28,16 +29,6 @@ signature = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
 outputs = signature(**{name: tf.constant(values) for name, values in columns.items()})
 np.savez(sys.argv[3], **{name: value.numpy() for name, value in outputs.items()})
 """
-
-
-def _raw_columns(run, frame: pd.DataFrame) -> dict:
-    """The columns as a user would send them: numbers as float64 (NaN missing), categories as text ("" missing)."""
-    columns = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64) for c in run.schema.numerical}
-    for c in run.schema.categorical:
-        values = frame[c].astype(object)
-        columns[c] = np.array(["" if pd.isna(v) else str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-                               for v in values])
-    return columns
 
 
 def _served(export_dir, columns: dict, tmp_path) -> dict:
@@ -63,7 +54,7 @@ def test_exported_classifier_matches_predict_with_missing_and_unseen_values(peng
     frame = pd.concat([frame, odd], ignore_index=True)
     run = tabcli.load_run(run_dir)
     expected = run.predict(frame)
-    served = _served(export_dir, _raw_columns(run, frame), tmp_path)
+    served = _served(export_dir, export_columns(run, frame), tmp_path)
     probabilities = expected.filter(like="proba_").to_numpy()
     assert served["probabilities"].shape == probabilities.shape
     assert np.abs(served["probabilities"] - probabilities).max() <= 1e-4
@@ -72,24 +63,6 @@ def test_exported_classifier_matches_predict_with_missing_and_unseen_values(peng
     assert metadata["classes"] == [str(c) for c in run.schema.classes]
     assert set(metadata["inputs"]) == set(run.schema.features)
     assert metadata["test_metrics"] == run.metrics["test"]
-
-
-def test_exported_regressor_matches_predict_in_target_units(tmp_path):
-    import tabcli
-
-    run_dir = tmp_path / "run"
-    args = ["train", str(REPO / "configs" / "diabetes" / "tabular_attention.yaml"), "--run-dir", str(run_dir), "--quiet"]
-    for item in TINY:
-        args += ["--set", item]
-    assert runner.invoke(app, args).exit_code == 0
-    export_dir = tmp_path / "export"
-    assert runner.invoke(app, ["export", str(run_dir), "-o", str(export_dir)]).exit_code == 0
-    run = tabcli.load_run(run_dir)
-    frame = pd.read_csv(REPO / "datasets" / "diabetes.tsv", sep="\t")
-    frame.iloc[0, 0] = np.nan
-    expected = run.predict(frame)["prediction"].to_numpy()
-    served = _served(export_dir, _raw_columns(run, frame), tmp_path)["prediction"]
-    assert np.max(np.abs(served - expected) / np.maximum(np.abs(expected), 1e-9)) <= 1e-4
 
 
 def test_export_refuses_bad_requests_and_writes_nothing(penguins_run, tmp_path):

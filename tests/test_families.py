@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import DATASETS, REPO
+from conftest import DATASETS, REPO, export_columns
 from tabcli.cli import app
 from tabcli.runs.run import LoadedRun
 
@@ -85,6 +85,16 @@ def test_family_trains_and_writes_described_attention(family, tmp_path):
     explained = runner.invoke(app, ["explain", str(run_dir), "--rows", "0-1"])
     assert explained.exit_code == 0, explained.output
     assert (run_dir / "explain/report.html").is_file() and (run_dir / "explain/importance.png").is_file()
+
+    if family not in ("gbdt", "tabular_attention"):  # exported, it predicts as the run does (the default: test_export.py)
+        import tensorflow as tf
+
+        exported = runner.invoke(app, ["export", str(run_dir), "--output", str(tmp_path / "export")])
+        assert exported.exit_code == 0, exported.output
+        serve = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
+        served = serve(**{k: tf.constant(v) for k, v in export_columns(reloaded, table).items()})["probabilities"].numpy()
+        expected = reloaded.predict_raw(table)
+        assert np.abs(served - expected).max() <= 1e-4 and (served.argmax(1) == expected.argmax(1)).all()
 
     if family in ("mlp", "gbdt"):
         assert not (run_dir / "attention").exists()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import REPO, shared_dataset
+from conftest import export_columns, REPO, shared_dataset
 from tabcli.cli import app
 
 pytestmark = pytest.mark.slow  # end to end: trains models or runs real processes
@@ -72,6 +73,27 @@ def test_bank_marketing_evaluate_predict_explain(bank_run, tmp_path):
     assert len(importance) == 16 and importance["permutation_importance"].notna().all()
     # call duration is the strongest single predictor of a subscription in this table
     assert importance.sort_values("permutation_importance", ascending=False)["column"].iloc[0] == "duration"
+    _assert_export_matches(run_dir, pd.read_csv(data).loc[test_rows], tmp_path / "export")
+
+
+def _assert_export_matches(run_dir, frame, export_dir):
+    """The run exported as a SavedModel predicts ``frame`` as the run does."""
+    import tensorflow as tf
+
+    import tabcli
+
+    result = runner.invoke(app, ["export", str(run_dir), "--output", str(export_dir)])
+    assert result.exit_code == 0, result.output
+    run = tabcli.load_run(run_dir)
+    serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    served = serve(**{k: tf.constant(v) for k, v in export_columns(run, frame).items()})
+    expected = run.predict(frame)
+    if run.schema.task == "regression":
+        want, got = expected["prediction"].to_numpy(), served["prediction"].numpy()
+        assert np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-9)) <= 1e-4
+    else:
+        want, got = expected.filter(like="proba_").to_numpy(), served["probabilities"].numpy()
+        assert np.abs(got - want).max() <= 1e-4 and (got.argmax(1) == want.argmax(1)).all()
 
 
 def test_california_housing_regression_in_target_units(tmp_path):
@@ -81,6 +103,7 @@ def test_california_housing_regression_in_target_units(tmp_path):
     # Predicting the mean scores RMSE ~1.15 (the target's standard deviation, in $100,000).
     assert test["rmse"] <= 0.65, test
     assert test["r2"] >= 0.68, test
+    _assert_export_matches(tmp_path / "cal", pd.read_parquet(data).sample(2000, random_state=0), tmp_path / "export")
 
 
 def test_california_raw_mixed_types_with_missing_values(tmp_path):
