@@ -62,8 +62,7 @@ def main() -> None:
 def _exit_without_teardown(code) -> None:
     """End the process with ``code`` once a command is over, skipping the interpreter's module
     teardown when TensorFlow was imported: destroying TensorFlow's and Keras' modules takes
-    1.2-1.5 s of a 2-core machine after every output is already written, a large share of a
-    short ``tabcli predict``. ``atexit`` handlers (logging, joblib's temporary folders,
+    seconds after every output is already written, a large share of a short ``tabcli predict``. ``atexit`` handlers (logging, joblib's temporary folders,
     ``weakref.finalize`` callbacks) still run and standard streams are flushed first; returns
     without exiting for a non-integer code (Click prints those) or when TensorFlow is absent."""
     if "tensorflow" not in sys.modules or not (code is None or isinstance(code, int)):

@@ -125,8 +125,8 @@ class TableChunks:
 
             pending, count = [], 0
             # By default pyarrow reads ahead (batches, files, and the bytes of whole files) on its
-            # threads while the model, much slower than the reader, catches up: 148 MB of Arrow
-            # memory for 2 M rows and 261 MB for 8 M. Read serially, it stayed at 40 MB for both.
+            # threads while the model, much slower than the reader, catches up, so its memory grows
+            # with the table; read serially it stays flat (docs/benchmarks.md, "Predicting large files").
             batches = self._dataset.to_batches(
                 columns=columns, batch_size=self.chunk_rows, use_threads=False, batch_readahead=1, fragment_readahead=1,
                 fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),

@@ -31,8 +31,8 @@ class CandidateTerms:
     over all ``N`` candidates, and the terms of any of them on demand.
 
     The means are accumulated in blocks, and only the retrieved candidates' terms are computed
-    again when a row needs them, so memory does not grow with ``N`` (holding every candidate's
-    terms took ``4 N J key_dim`` bytes: 1.3 GB for 650,000 candidates of 8 columns).
+    again when a row needs them, so memory does not grow with ``N`` (every candidate's terms would
+    take ``4 N J key_dim`` bytes: 1.3 GB for 650,000 candidates of 8 columns).
 
     Args:
         terms_of: Callable from positions ``(m,)`` int to those candidates' per-column key terms

@@ -13,14 +13,12 @@ def top_k_chunk(num: int, k: int) -> int:
     return max(1, min(_GROUP, num // (4 * max(k, 1))))
 
 
-#: Largest group of :func:`top_k_indices`: one thread, batch 4,096, 29,387 scores, the maxima of
-#: groups of 32 took 27 ms against 33 ms for groups of 16; larger groups make the gathered
-#: entries of the threshold's groups grow (k * group).
+#: Largest group of :func:`top_k_indices` (``benchmarks/top_k.py`` compares sizes): larger
+#: groups make the gathered entries of the threshold's groups grow (k * group).
 _GROUP = 32
-#: Halvings of the threshold's interval (4,096-fold). On the rankings of trained models (2,048 test
-#: rows of California housing and bank marketing, k = 96, groups of 32) 12 left at most 104 groups
-#: and 123 entries at or above the threshold (mean 96.5 and 109.3); 16 left 98 and 122; 8 left 179
-#: and 233.
+#: Halvings of the threshold's interval (4,096-fold): on trained models' rankings they leave about
+#: ``k`` groups and ``1.1 k`` entries at or above the threshold (``benchmarks/top_k.py``); fewer
+#: leave many more.
 _BISECTIONS = 12
 
 
@@ -35,12 +33,10 @@ def top_k_indices(scores, k: int, chunk: int | None = None):
     whose maximum is ``>= t``. Those groups (about ``k``) are gathered, their entries ``>= t`` (about
     ``1.1 k``) packed to the left in column order, and one ``top_k`` runs over them.
 
-    Why: TensorFlow's CPU ``top_k`` costs about 6 us per row even over 100 entries when
-    ``k = 96``, and grows with the entries (one thread, 4,096 rows: 0.32 s over 13,416 scores,
-    0.54 s over 29,387), while the passes here are elementwise. Measured on trained models'
-    rankings (``benchmarks/top_k.py``, docs/benchmarks.md 2026-11-24): 189 and 231 ms there,
-    against 257 and 290 ms for the two rounds of ``top_k`` this replaced. Ties at the threshold
-    (duplicate candidates) keep more entries; all entries equal is a plain ``top_k``.
+    Why: TensorFlow's CPU ``top_k`` with ``k = 96`` has a large cost per row that grows with the
+    entries, while the passes here are elementwise (``benchmarks/top_k.py`` times both on trained
+    models' rankings; docs/benchmarks.md). Ties at the threshold (duplicate candidates) keep more
+    entries; all entries equal is a plain ``top_k``.
 
     Args:
         scores: float ``(batch, N)``; ``-inf`` entries are never chosen unless fewer than ``k``
@@ -174,8 +170,7 @@ def ranking_scores(query, table, kernel, chunk: int = 1):
 
     The candidates are padded up to a multiple of ``chunk`` with candidates that score ``-inf``
     (zero key, infinite norm). That spares :func:`top_k_indices` with the same ``chunk`` a padded
-    copy of the scores (4 ms of a training step at batch 256 and 29,387 candidates; 480 MB at a
-    prediction batch of 4,096).
+    copy of the ``(batch, N)`` scores.
 
     Args:
         query: ``(batch, d_in)`` key features of the rows.

@@ -81,9 +81,10 @@ def create_app(run_dir: str | Path, max_rows: int = DEFAULT_MAX_ROWS):
     records_adapter = TypeAdapter(list[Record])
     predictor = BatchedPredictor(run)
     predictor.warm_up(Record.model_validate({c: None for c in schema.features}).model_dump(by_alias=True))
-    # TensorFlow, Keras and the model leave ~450k long-lived objects that every full (generation-2)
-    # collection would scan: ~240 ms, paid by whichever request triggers it (the 300 ms p99 of
-    # 1,000-row requests). Freezing them after start-up keeps later collections to request garbage.
+    # TensorFlow, Keras and the model leave hundreds of thousands of long-lived objects that every
+    # full (generation-2) collection would scan, paid by whichever request triggers it (the tail
+    # latency in docs/benchmarks.md, "Serving"). Freezing them after start-up keeps later
+    # collections to request garbage.
     gc.freeze()
     test_metrics = {}
     with contextlib.suppress(OSError, ValueError):

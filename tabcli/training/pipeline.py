@@ -4,13 +4,9 @@ Batches of shuffled row *indices*, gathered from tensors held in memory, with a 
 dimension, so one traced graph serves every batch size; ``prefetch`` lets the next batch be
 gathered while the current step runs (``tf.data`` guide, "Better performance with the tf.data API").
 
-What it is measured to change, against handing the arrays to ``model.fit`` / ``predict`` (Keras
-3.15's array adapter, itself a ``tf.data`` pipeline): nothing in training (first epoch of
-tabular_attention on penguins 3.6-4.0 s either way, later epochs 0.14-0.3 s either way, one
-thread; the first-epoch gain came from building the optimizer, see ``compile_model``); a repeated
-``predict`` of 220 rows in batches of 100 took 0.04 s instead of 0.07-0.08 s. It stays because it
-fixes the shuffling (one seeded index shuffle per epoch) under which docs/benchmarks.md's figures
-were measured.
+Against handing the arrays to ``model.fit`` (Keras' array adapter, itself a ``tf.data``
+pipeline) it changes no training speed; it fixes the shuffling (one seeded index shuffle per
+epoch) under which docs/benchmarks.md's figures were obtained.
 """
 
 from __future__ import annotations
@@ -58,11 +54,9 @@ def predict_in_batches(model, inputs: dict[str, np.ndarray], batch_size: int):
     ``batch_size`` rows at a time by :func:`predict_function` and concatenated along the rows: an
     array ``(rows, ...)``, or the model's structure of them (list, dict) for several outputs.
 
-    Why not ``model.predict`` over :func:`batches`: with one CPU thread, about half of the calls
-    of ``model.predict`` over a ``tf.data`` iterator took 5.13 s for 4 batches of 4,096 bank marketing
-    rows where the same batches took 3.0-3.3 s through ``predict_on_batch`` or a plain
-    ``tf.function`` (a fixed extra wait, whatever the pipeline: with or without a parallel
-    ``map`` or ``prefetch``; docs/benchmarks.md).
+    Why not ``model.predict`` over :func:`batches`: on the CPU, ``model.predict`` over a
+    ``tf.data`` iterator often adds a fixed wait per call, whatever the pipeline, that a plain
+    ``tf.function`` does not (docs/benchmarks.md).
 
     Raises:
         ValueError: If the arrays do not all have the same number of rows.

@@ -68,8 +68,7 @@ def compile_model(model: keras.Model, task: str, config: TrainingConfig) -> None
         metrics = [keras.metrics.RootMeanSquaredError(name="rmse")]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     # Without this the optimizer creates its slot variables inside the first traced train step,
-    # and tf.function then traces the whole step a second time: building them here took the first
-    # epoch of tabular_attention on penguins from 6.4-6.9 s to 3.6-4.0 s (one thread, two runs each).
+    # and tf.function then traces the whole step a second time (docs/benchmarks.md, "Speed").
     optimizer.build(model.trainable_variables)
 
 
