@@ -1,6 +1,6 @@
 """`tabcli export`: a SavedModel with the preprocessing inside, loaded by plain TensorFlow (no
 tabcli import), gives the numbers `tabcli predict` gives on the same rows, including missing
-values and categories never seen in training. Every other Keras family is exported in
+values and categories never seen in training; so does the ONNX file in ONNX Runtime. Every other Keras family is exported in
 test_families.py; a regression run (California housing) and bank marketing in test_real_data.py."""
 
 from __future__ import annotations
@@ -65,6 +65,43 @@ def test_exported_classifier_matches_predict_with_missing_and_unseen_values(peng
     assert metadata["test_metrics"] == run.metrics["test"]
 
 
+# Runs in a fresh interpreter that imports ONNX Runtime and NumPy only.
+ONNX_RUN = """
+import json, sys, numpy as np, onnxruntime as ort
+columns = dict(np.load(sys.argv[2], allow_pickle=False))
+session = ort.InferenceSession(sys.argv[1])
+feed = {i.name: (columns[i.name].astype(object) if i.type == "tensor(string)" else columns[i.name]) for i in session.get_inputs()}
+outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
+np.savez(sys.argv[3], **outputs)
+print(json.dumps({"metadata": session.get_modelmeta().custom_metadata_map["tabcli_export"], "tensorflow": "tensorflow" in sys.modules}))
+"""
+
+
+def test_onnx_export_runs_in_onnx_runtime_as_predict_does(penguins_run, tmp_path):
+    import tabcli
+
+    run_dir, _ = penguins_run
+    path = tmp_path / "penguins.onnx"
+    result = runner.invoke(app, ["export", str(run_dir), "--output", str(path), "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(REPO / "datasets" / "penguins.csv")
+    odd = frame.head(3).copy()
+    odd.loc[odd.index[0], "island"] = "Atlantis"
+    odd.loc[odd.index[1], ["bill_length_mm", "body_mass_g"]] = np.nan
+    odd.loc[odd.index[2], "sex"] = np.nan
+    frame = pd.concat([frame, odd], ignore_index=True)
+    run = tabcli.load_run(run_dir)
+    np.savez(tmp_path / "in.npz", **export_columns(run, frame))
+    done = subprocess.run([sys.executable, "-c", ONNX_RUN, str(path), str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+                          check=True, capture_output=True, text=True, timeout=300)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not report["tensorflow"]
+    assert json.loads(report["metadata"])["classes"] == [str(c) for c in run.schema.classes]
+    served = np.load(tmp_path / "out.npz")["probabilities"]
+    expected = run.predict(frame).filter(like="proba_").to_numpy()
+    assert np.abs(served - expected).max() <= 1e-4 and (served.argmax(1) == expected.argmax(1)).all()
+
+
 def test_export_refuses_bad_requests_and_writes_nothing(penguins_run, tmp_path):
     run_dir, _ = penguins_run
     existing = tmp_path / "existing"
@@ -73,8 +110,8 @@ def test_export_refuses_bad_requests_and_writes_nothing(penguins_run, tmp_path):
     result = runner.invoke(app, ["export", str(run_dir), "-o", str(existing)])
     assert result.exit_code == 2 and "--overwrite" in result.output
     assert (existing / "keep.txt").read_text() == "mine"
-    result = runner.invoke(app, ["export", str(run_dir), "-o", str(tmp_path / "x"), "--format", "onnx"])
-    assert result.exit_code == 2 and "savedmodel" in result.output
+    result = runner.invoke(app, ["export", str(run_dir), "-o", str(tmp_path / "x"), "--format", "tflite"])
+    assert result.exit_code == 2 and "savedmodel, onnx" in result.output
     assert not (tmp_path / "x").exists()
     running = tmp_path / "running"
     running.mkdir()

@@ -174,3 +174,47 @@ def test_a_large_training_table_fits_the_preprocessing_on_a_seeded_sample():
     assert sampled.preprocessor.cardinalities == again.preprocessor.cardinalities
     assert sampled.inputs["train"]["numerical"].shape[0] == len(train)  # applied to every row
     assert not any("random sample" in note for note in full.schema.notes)
+
+
+@pytest.mark.parametrize("portable", [False, True])
+def test_graph_preprocessing_gives_the_arrays_of_transform(mixed_frame, portable):
+    """The preprocessing inside exported models (TensorFlow operations, and the ONNX-compatible
+    ones) equals ``transform`` on missing, infinite, unseen, rare and out-of-range values."""
+    import tensorflow as tf
+
+    from tabcli.data.preprocessing import _category_string
+    from tabcli.export.preprocessing_graph import GraphPreprocessing
+
+    frame = mixed_frame.copy()
+    frame.loc[frame.index[:3], "color"] = "violet"
+    frame.loc[frame.index[3:60], "x1"] = 0.25
+    prep = _fit(frame, rare_min_count=5, n_quantiles=50)
+    graph = GraphPreprocessing(prep, na_values=["?"], portable=portable)
+    odd = pd.DataFrame({
+        "x1": [np.inf, -np.inf, 1e12, -1e12, 0.25, frame["x1"].min(), frame["x1"].max(), np.nan],
+        "x2": [np.nan, 0.0, 5.0, 1e9, -3.0, np.inf, 2.5, 7.0],
+        "color": ["purple", None, "violet", "red", "blue", "green", np.nan, "?"],
+        "flag": [True, False, None, True, False, True, False, True],
+        "level": [1, 2.0, 3, 99, None, 1, 2, 3],
+    })
+    for table in (frame, odd):
+        columns = {c: tf.constant(pd.to_numeric(table[c]).to_numpy(np.float64)) for c in prep.schema.numerical}
+        columns.update({c: tf.constant(["" if (v := _category_string(x)) is np.nan else v for x in table[c]])
+                        for c in prep.schema.categorical})
+        got = {k: v.numpy() for k, v in graph(columns).items()}
+        expected = prep.transform(table.replace({"color": {"?": np.nan}}))
+        np.testing.assert_allclose(got["numerical"], expected["numerical"], rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(got["categorical"], expected["categorical"])
+
+
+def test_ndtri_from_elementary_operations_matches_scipy():
+    import tensorflow as tf
+    from scipy.special import ndtri as scipy_ndtri
+
+    from tabcli.export.normal import ndtri
+
+    p = np.concatenate([np.linspace(0, 1, 20001), [1e-300, 1e-20, 1e-7, 1 - 1e-7, 0.075, 0.925]])
+    got, want = ndtri(tf.constant(p, tf.float64)).numpy(), scipy_ndtri(p)
+    finite = np.isfinite(want)
+    assert np.max(np.abs(got[finite] - want[finite])) < 1e-13
+    np.testing.assert_array_equal(got[~finite], want[~finite])  # -inf at 0, inf at 1

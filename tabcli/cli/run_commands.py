@@ -198,10 +198,12 @@ def explain(
 @app.command()
 def export(
     run_dir: Path = typer.Argument(..., help="Run directory written by `tabcli train` (a Keras family).", show_default=False),
-    output: Path = typer.Option(..., "--output", "-o", help="Folder to write the exported model into.", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder (savedmodel) or file (onnx) to write.", show_default=False),
     format_: str = typer.Option(
         "savedmodel", "--format", "-f",
-        help="`savedmodel`: a TensorFlow SavedModel, for TensorFlow Serving or `tf.saved_model.load` in any TensorFlow program.",
+        help="`savedmodel`: a TensorFlow SavedModel folder, for TensorFlow Serving or `tf.saved_model.load` in any "
+        "TensorFlow program. `onnx`: one .onnx file (opset 18), for ONNX Runtime from Python, Java, C#, C++ or the "
+        "browser; needs `pip install 'tabcli[export]'`.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT if it exists."),
 ) -> None:
@@ -212,8 +214,8 @@ def export(
     feature column (numbers as float64 with NaN for missing, categories as strings, empty for
     missing) and returns `probabilities` (one column per class) or `prediction` in the target's
     units, the same numbers as `tabcli predict`. A retrieval model searches its stored training
-    rows exactly inside the graph. `assets/tabcli_export.json` names the columns, classes,
-    tabcli version and the run's test metrics.
+    rows exactly inside the graph. The metadata (SavedModel: `assets/tabcli_export.json`; ONNX: the
+    `tabcli_export` metadata property) names the columns, classes, tabcli version and test metrics.
     """
     console = _console()
     with user_errors():

@@ -22,15 +22,20 @@ import tensorflow as tf
 
 from tabcli.data.preprocessing import MISSING_CATEGORY, UNSEEN_CODE
 from tabcli.data.record_encoder import _BOUNDS, _CLIP, RecordEncoder
+from tabcli.export.normal import ndtri
 
 __all__ = ["GraphPreprocessing"]
 
 
-def _interp(x, xp, fp):
+def _interp(x, xp, fp, portable: bool = False):
     """``np.interp(x, xp, fp)`` for every column: ``x`` (columns, rows), ``xp`` (columns, n)
-    non-decreasing, ``fp`` (columns, n)."""
+    non-decreasing, ``fp`` (columns, n). ``portable`` counts ``xp <= x`` by comparison instead of
+    ``tf.searchsorted`` (which ONNX lacks), at ``columns * rows * n`` booleans of memory."""
     n = xp.shape[1]
-    right = tf.searchsorted(xp, x, side="right")  # first position with xp > x
+    if portable:
+        right = tf.reduce_sum(tf.cast(xp[:, None, :] <= x[:, :, None], tf.int32), axis=-1)
+    else:
+        right = tf.searchsorted(xp, x, side="right")  # first position with xp > x
     j = tf.clip_by_value(right - 1, 0, n - 2)
     x0, x1 = tf.gather(xp, j, batch_dims=1), tf.gather(xp, j + 1, batch_dims=1)
     f0, f1 = tf.gather(fp, j, batch_dims=1), tf.gather(fp, j + 1, batch_dims=1)
@@ -47,13 +52,17 @@ class GraphPreprocessing(tf.Module):
     Args:
         preprocessor: The run's fitted :class:`~tabcli.data.preprocessing.TabularPreprocessor`.
         na_values: The run's ``data.na_values`` (text read as missing in a categorical column).
+        portable: Only operations ONNX has: ``searchsorted`` by comparison, the inverse normal
+            CDF by :func:`tabcli.export.normal.ndtri`, category text taken as it comes (no
+            stripping of surrounding spaces).
 
     Raises:
         ValueError: If the table has date columns (expanded with pandas, not exportable).
     """
 
-    def __init__(self, preprocessor, na_values=()):
+    def __init__(self, preprocessor, na_values=(), portable: bool = False):
         super().__init__(name="preprocessing")
+        self.portable = bool(portable)
         encoder = RecordEncoder(preprocessor)
         self.numerical = encoder.numerical
         self.categorical = encoder.categorical
@@ -65,12 +74,16 @@ class GraphPreprocessing(tf.Module):
             self.references = tf.constant(references, tf.float64)
             self.reversed_quantiles = tf.constant(-encoder.quantiles.T[:, ::-1], tf.float64)
             self.reversed_references = tf.constant(-references[:, ::-1], tf.float64)
-        self.na_values = tf.constant(sorted({str(v).strip() for v in na_values} | {""}), tf.string)
-        self.tables = [
-            tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-                tf.constant(list(lookup), tf.string), tf.constant(list(lookup.values()), tf.int32)), UNSEEN_CODE)
-            for lookup in encoder.lookups
-        ]
+        missing_text = sorted({str(v).strip() for v in na_values} | {""})
+        tables = []
+        for lookup in encoder.lookups:
+            # Missing text is one more key, with the missing category's code: no string comparison
+            # in the graph (converters turn those into casts). int64 codes: what ONNX's
+            # CategoryMapper (ai.onnx.ml) maps strings to.
+            codes = {**lookup, **{text: lookup.get(MISSING_CATEGORY, UNSEEN_CODE) for text in missing_text}}
+            tables.append(tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(codes), tf.string), tf.constant(list(codes.values()), tf.int64)), UNSEEN_CODE))
+        self.tables = tables
 
     def __call__(self, columns: dict) -> dict:
         """Model inputs from raw columns.
@@ -86,23 +99,27 @@ class GraphPreprocessing(tf.Module):
         inputs = {}
         if self.numerical:
             raw = tf.stack([tf.cast(columns[c], tf.float64) for c in self.numerical], axis=0)  # (columns, rows)
-            missing = tf.logical_not(tf.math.is_finite(raw))
-            filled = tf.where(missing, self.medians[:, None], raw)
-            uniform = 0.5 * (_interp(filled, self.quantiles, self.references)
-                             - _interp(-filled, self.reversed_quantiles, self.reversed_references))
+            missing = tf.logical_or(tf.math.is_nan(raw), tf.math.is_inf(raw))
+            # One select per test, each straight on IsNaN / IsInf: tf2onnx keeps such a select a
+            # Where; on any other condition it writes it as Mul/Add, and NaN * 0 is NaN.
+            medians = tf.broadcast_to(self.medians[:, None], tf.shape(raw))
+            filled = tf.where(tf.math.is_nan(raw), medians, raw)
+            filled = tf.where(tf.math.is_inf(filled), medians, filled)
+            uniform = 0.5 * (_interp(filled, self.quantiles, self.references, self.portable)
+                             - _interp(-filled, self.reversed_quantiles, self.reversed_references, self.portable))
             uniform = tf.where(filled + _BOUNDS > self.quantiles[:, -1:], tf.ones_like(uniform), uniform)
             uniform = tf.where(filled - _BOUNDS < self.quantiles[:, :1], tf.zeros_like(uniform), uniform)
-            normal = tf.clip_by_value(tf.math.ndtri(uniform), _CLIP, -_CLIP)
+            normal = tf.clip_by_value(ndtri(uniform) if self.portable else tf.math.ndtri(uniform), _CLIP, -_CLIP)
             parts = [tf.transpose(normal)]
             if self.indicator_positions:
                 parts.append(tf.transpose(tf.cast(tf.gather(missing, self.indicator_positions), tf.float64)))
-            inputs["numerical"] = tf.cast(tf.concat(parts, axis=1), tf.float32)
+            width = len(self.numerical) + len(self.indicator_positions)
+            inputs["numerical"] = tf.reshape(tf.cast(tf.concat(parts, axis=1), tf.float32), [-1, width])
         if self.categorical:
             codes = []
             for column, table in zip(self.categorical, self.tables):
-                text = tf.strings.strip(columns[column])
-                is_missing = tf.reduce_any(tf.equal(text[:, None], self.na_values[None, :]), axis=1)
-                text = tf.where(is_missing, tf.constant(MISSING_CATEGORY), text)
-                codes.append(table.lookup(text))
-            inputs["categorical"] = tf.stack(codes, axis=1)
+                text = columns[column] if self.portable else tf.strings.strip(columns[column])
+                codes.append(tf.cast(table.lookup(text), tf.int32))
+            # A static width: graph converters (tf2onnx) cannot infer it through the table lookups.
+            inputs["categorical"] = tf.reshape(tf.stack(codes, axis=1), [-1, len(self.categorical)])
         return inputs

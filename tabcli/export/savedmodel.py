@@ -1,4 +1,4 @@
-"""Export a trained Keras run as a TensorFlow SavedModel that takes the table's raw columns."""
+"""Export a trained Keras run as a TensorFlow SavedModel or an ONNX file that takes the table's raw columns."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from tabcli.errors import ConfigError
 
 __all__ = ["export_run", "ExportResult", "FORMATS", "METADATA_FILE"]
 
-#: Formats ``tabcli export`` writes.
-FORMATS = ("savedmodel",)
+#: Formats ``tabcli export`` writes: a SavedModel folder, or one ``.onnx`` file.
+FORMATS = ("savedmodel", "onnx")
 #: The export's description, in the SavedModel's ``assets`` folder.
 METADATA_FILE = "tabcli_export.json"
 
@@ -22,15 +22,16 @@ class ExportResult:
     """What was exported.
 
     Attributes:
-        path: The SavedModel folder.
-        metadata: The content of its ``assets/tabcli_export.json``.
+        path: The SavedModel folder or the ONNX file.
+        metadata: The content of its ``assets/tabcli_export.json`` (SavedModel) or its
+            ``tabcli_export`` metadata property (ONNX).
     """
 
     path: Path
     metadata: dict
 
 
-def _metadata(run) -> dict:
+def _metadata(run, fmt: str) -> dict:
     from tabcli._version import __version__
 
     schema = run.schema
@@ -42,7 +43,9 @@ def _metadata(run) -> dict:
         "task": schema.task,
         "target": schema.target,
         "inputs": {**{c: "float64 (NaN for missing)" for c in schema.numerical},
-                   **{c: "string (empty or one of data.na_values for missing)" for c in schema.categorical}},
+                   **{c: ("string (empty or one of data.na_values for missing"
+                          + (", exactly as written: surrounding spaces are kept)" if fmt == "onnx" else ")"))
+                      for c in schema.categorical}},
         "classes": None if schema.task == "regression" else [str(c) for c in schema.classes],
         "outputs": outputs,
         "test_metrics": (run.metrics or {}).get("test"),
@@ -73,7 +76,7 @@ def _layer_state(model) -> list:
     return found
 
 
-def _module(run):
+def _module(run, portable: bool = False):
     """A ``tf.Module`` whose ``serve`` takes one tensor per column and returns the outputs."""
     import keras
     import tensorflow as tf
@@ -85,6 +88,7 @@ def _module(run):
     model = run.model
     for layer in retrieval_layers(model):
         layer.attach_index(None)  # exact search: an index is searched outside the graph
+        layer.enable_cache(False)  # no variable assignments in the exported graph
     signature = {c: tf.TensorSpec([None], tf.float64, name=c) for c in schema.numerical}
     signature.update({c: tf.TensorSpec([None], tf.string, name=c) for c in schema.categorical})
     classes = None if schema.task == "regression" else len(schema.classes)
@@ -97,7 +101,7 @@ def _module(run):
             super().__init__()
             self.model = model
             self.layer_state = _layer_state(model)
-            self.preprocessing = GraphPreprocessing(run.preprocessor, run.config.data.na_values)
+            self.preprocessing = GraphPreprocessing(run.preprocessor, run.config.data.na_values, portable=portable)
 
         @tf.function(input_signature=[signature])
         def serve(self, columns):
@@ -116,14 +120,15 @@ def _module(run):
 
 
 def export_run(run_dir: str | Path, output: str | Path, fmt: str = "savedmodel", overwrite: bool = False) -> ExportResult:
-    """Write ``output``: a SavedModel whose ``serving_default`` signature takes one named input
-    per feature column (float64 numbers, NaN for missing; strings for categories) and returns
-    ``probabilities`` ``(rows, classes)`` or ``prediction`` ``(rows,)`` in the target's units.
+    """Write ``output``: a SavedModel whose ``serving_default`` signature (or an ONNX file whose
+    graph) takes one named input per feature column (float64 numbers, NaN for missing; strings
+    for categories) and returns ``probabilities`` ``(rows, classes)`` or ``prediction``
+    ``(rows,)`` in the target's units.
 
     Args:
         run_dir: A completed run directory of a Keras family.
-        output: The folder to write (it must not exist unless ``overwrite``).
-        fmt: ``"savedmodel"``.
+        output: The folder (SavedModel) or file (ONNX) to write; it must not exist unless ``overwrite``.
+        fmt: ``"savedmodel"`` or ``"onnx"``.
         overwrite: Replace an existing ``output``.
 
     Returns:
@@ -131,8 +136,8 @@ def export_run(run_dir: str | Path, output: str | Path, fmt: str = "savedmodel",
 
     Raises:
         ConfigError: For an incomplete run, an unknown format, a family that cannot be exported
-            (``gbdt``), a table with date columns, or an existing ``output`` without ``overwrite``;
-            nothing is written.
+            (``gbdt``), a table with date columns, an existing ``output`` without ``overwrite``, or
+            ONNX without tf2onnx installed; nothing is written.
     """
     from tabcli.runs.run import LoadedRun
 
@@ -149,8 +154,14 @@ def export_run(run_dir: str | Path, output: str | Path, fmt: str = "savedmodel",
                           "expanded by pandas and cannot be exported; convert them to numbers in the table and retrain.")
     import tensorflow as tf
 
-    metadata = _metadata(run)
-    module = _module(run)
+    metadata = _metadata(run, fmt)
+    module = _module(run, portable=fmt == "onnx")
+    if fmt == "onnx":
+        from tabcli.export.onnx import write_onnx
+        from tabcli.runs.run_dir import write_atomic
+
+        write_atomic(output, lambda tmp: write_onnx(module, tmp, metadata))
+        return ExportResult(output, metadata)
     staging = output.with_name(f".{output.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:

@@ -74,6 +74,12 @@ class CandidateCache:
         object.__setattr__(self, "_cache_copies", [variable(tuple(v.shape[1:]), v.dtype, name="cache_source")
                                                    for v in self._cache_sources()])
         object.__setattr__(self, "_cache_filled", keras.Variable(0, dtype="int32", trainable=False, name="cache_filled"))
+        object.__setattr__(self, "_cache_enabled", True)
+
+    def enable_cache(self, enabled: bool = True) -> None:
+        """Keep the cache (default) or compute every candidate's ranking row, key and ``W1 k_i``
+        in each call: a graph without variable assignments, as an exported model needs."""
+        object.__setattr__(self, "_cache_enabled", bool(enabled))
 
     def candidate_cache_bytes(self) -> int:
         """Bytes the filled cache takes: ``4 * N * (w + 1 + key_dim + hidden + n_num + n_cat)``."""
@@ -85,7 +91,7 @@ class CandidateCache:
     def caches_candidates(self) -> bool:
         """Whether calls with ``training=False`` keep the cache (its size is within
         :data:`CANDIDATE_CACHE_MAX_BYTES`)."""
-        return self.candidate_cache_bytes() <= CANDIDATE_CACHE_MAX_BYTES
+        return self._cache_enabled and self.candidate_cache_bytes() <= CANDIDATE_CACHE_MAX_BYTES
 
     def _cache_sources(self) -> list:
         sources = [self.key_kernel, self.t_in_kernel, self.candidate_numerical,
