@@ -130,8 +130,13 @@ def test_sampled_training_steps_draw_fresh_distinct_candidates():
     random_ids = np.random.default_rng(0).integers(0, N, size=draws[0].shape)
     exact_ids = exact_neighbours(query, keys, sampled.k)
     assert mean_distance(exact_ids) < mean_distance(draws[0]) < mean_distance(random_ids)
-    # A predicting call ranks every candidate, sample or not.
-    np.testing.assert_array_equal(_ids(sampled, x, features), exact_neighbours(query, keys, sampled.k))
+    # A predicting call ranks every candidate, sample or not: the k nearest, nearest first. Two
+    # candidates at (nearly) the same distance may come in either order (float32 sums differ
+    # between the layer's ranking and faiss), so the distances are compared, not the positions.
+    def distances(ids):
+        return np.sum((keys[ids] - query[:, None]) ** 2, axis=-1)
+
+    np.testing.assert_allclose(distances(_ids(sampled, x, features)), distances(exact_ids), rtol=1e-5, atol=1e-5)
 
 
 def test_context_freeze_through_the_index_equals_the_exact_freeze():
