@@ -107,16 +107,12 @@ def _records(frame: pd.DataFrame, columns) -> list[dict]:
             for row in frame[columns].to_dict("records")]
 
 
-@pytest.mark.parametrize("rare_min_count", [1, 5])
-def test_record_encoder_gives_the_arrays_of_transform(mixed_frame, rare_min_count):
-    from tabcli.data.record_encoder import RecordEncoder
-
+def _hard_cases(mixed_frame):
+    """A training table with a rare category and a run of equal values (repeated quantiles), and
+    rows with infinite, far out-of-range, missing, unseen and rare values."""
     frame = mixed_frame.copy()
     frame.loc[frame.index[:3], "color"] = "violet"  # rare when rare_min_count=5
     frame.loc[frame.index[3:60], "x1"] = 0.25  # a run of equal values: repeated quantiles
-    prep = _fit(frame, rare_min_count=rare_min_count, n_quantiles=50)
-    encoder = RecordEncoder(prep)
-    features = prep.schema.features
     odd = pd.DataFrame({
         "x1": [np.inf, -np.inf, 1e12, -1e12, 0.25, frame["x1"].min(), frame["x1"].max(), np.nan],
         "x2": [np.nan, 0.0, 5.0, 1e9, -3.0, np.inf, 2.5, 7.0],
@@ -124,6 +120,17 @@ def test_record_encoder_gives_the_arrays_of_transform(mixed_frame, rare_min_coun
         "flag": [True, False, None, True, False, True, False, True],
         "level": [1, 2.0, 3, 99, None, 1, 2, 3],
     })
+    return frame, odd
+
+
+@pytest.mark.parametrize("rare_min_count", [1, 5])
+def test_record_encoder_gives_the_arrays_of_transform(mixed_frame, rare_min_count):
+    from tabcli.data.record_encoder import RecordEncoder
+
+    frame, odd = _hard_cases(mixed_frame)
+    prep = _fit(frame, rare_min_count=rare_min_count, n_quantiles=50)
+    encoder = RecordEncoder(prep)
+    features = prep.schema.features
     for table in (frame, odd):
         expected = prep.transform(table)
         got = encoder.encode(_records(table, features))
@@ -185,18 +192,10 @@ def test_graph_preprocessing_gives_the_arrays_of_transform(mixed_frame, portable
     from tabcli.data.preprocessing import _category_string
     from tabcli.export.preprocessing_graph import GraphPreprocessing
 
-    frame = mixed_frame.copy()
-    frame.loc[frame.index[:3], "color"] = "violet"
-    frame.loc[frame.index[3:60], "x1"] = 0.25
+    frame, odd = _hard_cases(mixed_frame)
+    odd.loc[odd.index[-1], "color"] = "?"  # one of data.na_values: missing
     prep = _fit(frame, rare_min_count=5, n_quantiles=50)
     graph = GraphPreprocessing(prep, na_values=["?"], portable=portable)
-    odd = pd.DataFrame({
-        "x1": [np.inf, -np.inf, 1e12, -1e12, 0.25, frame["x1"].min(), frame["x1"].max(), np.nan],
-        "x2": [np.nan, 0.0, 5.0, 1e9, -3.0, np.inf, 2.5, 7.0],
-        "color": ["purple", None, "violet", "red", "blue", "green", np.nan, "?"],
-        "flag": [True, False, None, True, False, True, False, True],
-        "level": [1, 2.0, 3, 99, None, 1, 2, 3],
-    })
     for table in (frame, odd):
         columns = {c: tf.constant(pd.to_numeric(table[c]).to_numpy(np.float64)) for c in prep.schema.numerical}
         columns.update({c: tf.constant(["" if (v := _category_string(x)) is np.nan else v for x in table[c]])

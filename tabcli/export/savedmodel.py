@@ -52,30 +52,6 @@ def _metadata(run, fmt: str) -> dict:
     }
 
 
-def _layer_state(model) -> list:
-    """Variables layers keep outside Keras' tracking (a retrieval layer's candidate cache and
-    frozen contexts, a sampling seed's state): a SavedModel must track every variable its
-    function reads."""
-    import keras
-    import tensorflow as tf
-
-    found = []
-
-    def visit(value):
-        if isinstance(value, (tf.Variable, keras.Variable)):
-            found.append(value)
-        elif isinstance(value, keras.random.SeedGenerator):
-            found.append(value.state)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                visit(item)
-
-    for layer in model._flatten_layers(include_self=False):  # noqa: SLF001 - every nested layer
-        for value in vars(layer).values():
-            visit(value)
-    return found
-
-
 def _module(run, portable: bool = False):
     """A ``tf.Module`` whose ``serve`` takes one tensor per column and returns the outputs."""
     import keras
@@ -100,7 +76,6 @@ def _module(run, portable: bool = False):
         def __init__(self):
             super().__init__()
             self.model = model
-            self.layer_state = _layer_state(model)
             self.preprocessing = GraphPreprocessing(run.preprocessor, run.config.data.na_values, portable=portable)
 
         @tf.function(input_signature=[signature])
