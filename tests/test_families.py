@@ -22,7 +22,7 @@ runner = CliRunner()
 TINY = {
     "tabular_attention": ["model.d_model=16", "model.num_heads=2", "model.num_feature_blocks=1",
                           "model.inter_sample=retrieval", "model.retrieval.k=8"],
-    "multi_resolution": ["model.d_model=16", "model.num_heads=2", "model.num_blocks=2"],
+    "multi_resolution": ["model.d_model=16", "model.num_heads=2", "model.num_blocks=1"],
     "interpretable": ["model.d_model=16", "model.num_heads=2", "model.num_blocks=2"],
     "ensemble": ["model.d_model=16", "model.normalizer=sparsemax",
                  "model.branches=[{type: tabular_attention, d_model: 16, num_heads: 2, inter_sample: retrieval, num_feature_blocks: 1}, "
@@ -32,7 +32,7 @@ TINY = {
 }
 EXPECTED_ARRAYS = {
     "tabular_attention": {"tabular_attention__inter_feature_0", "retrieval__weights", "retrieval__ids", "retrieval__labels"},
-    "multi_resolution": {f"multi_resolution_{b}__{s}" for b in (0, 1) for s in
+    "multi_resolution": {f"multi_resolution_0__{s}" for s in
                          ("numerical_self", "categorical_self", "numerical_to_categorical", "categorical_to_numerical")},
     "interpretable": {"interpretable_attention_0__attention", "interpretable_attention_1__attention", "attention_pooling__pooling"},
     "ensemble": {"b0_tabular_attention_tabular_attention__inter_feature_0", "b0_tabular_attention_retrieval__weights",

@@ -1,13 +1,10 @@
 """`tabcli tune`: the space grammar, trials as ordinary runs, failed trials, pruning, resume, best.yaml,
-and two processes on one study."""
+and worker processes on one SQLite study (processes on a PostgreSQL study: test_tune_postgres.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -237,34 +234,6 @@ def test_pruning_stops_an_unpromising_trial_early():
     history = model.fit(x, y, validation_split=0.25, epochs=20, verbose=0, callbacks=[callback])
     assert callback.pruned_at == 3 and len(history.history["loss"]) == 3
     assert trial.should_prune()
-
-
-def test_two_processes_share_one_study(tmp_path):
-    """Two `tabcli tune` processes on one SQLite study: every trial of both is recorded once."""
-    config = _config(tmp_path, space={"model.dropout_rate": {"float": [0.0, 0.3]}})
-    out = tmp_path / "tune"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TABCLI_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "tabcli", "tune", str(config), "--output", str(out), "--trials", "2"]
-    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
-    import optuna
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # the second joins once the first has created the study
-        try:
-            if optuna.get_all_study_summaries(f"sqlite:///{out / 'study.db'}"):
-                break
-        except Exception:  # noqa: BLE001 - the file may be half-created
-            pass
-        time.sleep(0.5)
-    second = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, cwd=REPO, timeout=600)
-    first_output = first.communicate(timeout=600)[0]
-    assert first.returncode == 0 and second.returncode == 0, first_output + second.stdout + second.stderr
-    study = optuna.load_study(study_name="penguins", storage=f"sqlite:///{out / 'study.db'}")
-    trials = study.get_trials()
-    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
-    assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}
-    assert len({t.user_attrs["pid"] for t in trials}) == 2
-    assert len({t.user_attrs["run_dir"] for t in trials}) == 4
 
 
 def test_parallel_workers_refit_on_one_split_and_report(tmp_path):
