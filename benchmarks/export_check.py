@@ -33,17 +33,6 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-KERAS_FAMILIES = ("tabular_attention", "multi_resolution", "interpretable", "ensemble", "mlp")
-
-
-def export_columns(run, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """``frame``'s feature columns as an export takes them: float64 numbers (NaN missing), category
-    text (``""`` missing; a float that holds an integer written without its ``.0``)."""
-    columns = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64) for c in run.schema.numerical}
-    for c in run.schema.categorical:
-        columns[c] = np.array(["" if pd.isna(v) else str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-                               for v in frame[c].astype(object)])
-    return columns
 
 
 def hard_rows(run, frame: pd.DataFrame) -> pd.DataFrame:
@@ -72,9 +61,12 @@ def difference(task: str, expected: pd.DataFrame, got: np.ndarray) -> tuple[floa
 
 def train_grid(out: Path, epochs: int) -> list[Path]:
     """One small run per bundled ``configs/<table>/<family>.yaml`` of a Keras family."""
+    from tabcli.models.registry import FAMILIES
+
+    keras_families = {name for name, entry in FAMILIES.items() if entry.backend == "keras"}
     runs = []
     for config in sorted((REPO / "configs").glob("*/*.yaml")):
-        if config.parent.name == "benchmarks" or config.stem not in KERAS_FAMILIES:
+        if config.parent.name == "benchmarks" or config.stem not in keras_families:
             continue
         run_dir = out / f"{config.parent.name}-{config.stem}"
         if not (run_dir / "metrics.json").is_file():
@@ -110,11 +102,12 @@ def check(run_dir: Path, out: Path, args) -> dict:
     import tensorflow as tf
 
     import tabcli
+    from tabcli.export.inputs import export_inputs
 
     run = tabcli.load_run(run_dir)
     frame = hard_rows(run, run.test_frame())
     expected = run.predict(frame)
-    columns = export_columns(run, frame)
+    columns = export_inputs(run.schema, frame)
     saved, onnx_file = out / f"{run_dir.name}.savedmodel", out / f"{run_dir.name}.onnx"
     row = {"run": run_dir.name, "family": run.config.model.type, "task": run.schema.task, "rows": len(frame),
            "savedmodel s": round(export(run_dir, saved, "savedmodel"), 1), "onnx s": round(export(run_dir, onnx_file, "onnx"), 1)}
@@ -132,7 +125,7 @@ def check(run_dir: Path, out: Path, args) -> dict:
     if args.throughput:
         picks = np.random.default_rng(0).integers(0, len(frame), args.rows)
         many = frame.iloc[picks].reset_index(drop=True)
-        wide = export_columns(run, many)
+        wide = export_inputs(run.schema, many)
         wide = {i.name: (wide[i.name].astype(object) if i.type == "tensor(string)" else wide[i.name]) for i in session.get_inputs()}
         row["onnx rows/s"] = round(rows_per_second(
             lambda a, b: session.run([output], {k: v[a:b] for k, v in wide.items()}), args.rows, args.batch, args.repeats))

@@ -84,12 +84,7 @@ def penguins_run(tmp_path_factory):
 
 
 def export_columns(run, frame):
-    """``frame``'s feature columns as an exported model takes them (``tabcli export``): numbers as
-    float64 (NaN for missing), categories as their text ("" for missing)."""
-    import numpy as np
+    """``frame``'s feature columns as an exported model takes them (``tabcli export``)."""
+    from tabcli.export.inputs import export_inputs
 
-    columns = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64) for c in run.schema.numerical}
-    for c in run.schema.categorical:
-        columns[c] = np.array(["" if pd.isna(v) else str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-                               for v in frame[c].astype(object)])
-    return columns
+    return export_inputs(run.schema, frame)
