@@ -140,6 +140,8 @@ class KerasBackend(Backend):
         import keras
 
         self.prepare()
+        import tabcli.layers  # noqa: F401 - registers the custom layers the file names
+
         path = Path(path)
         try:
             # Not compiled: a loaded run only predicts, and building the optimizer and reading its
