@@ -1,6 +1,7 @@
 """`tabcli export`: a SavedModel with the preprocessing inside, loaded by plain TensorFlow (no
 tabcli import), gives the numbers `tabcli predict` gives on the same rows, including missing
-values and categories never seen in training; so does the ONNX file in ONNX Runtime. Every other Keras family is exported in
+values and categories never seen in training, and with ``--attention`` the run's own attention scores; so does the
+ONNX file in ONNX Runtime. Every other Keras family is exported in
 test_families.py; a regression run (California housing) and bank marketing in test_real_data.py."""
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import sys, numpy as np, tensorflow as tf
 columns = dict(np.load(sys.argv[2], allow_pickle=False))
 signature = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
 outputs = signature(**{name: tf.constant(values) for name, values in columns.items()})
-np.savez(sys.argv[3], **{name: value.numpy() for name, value in outputs.items()})
+np.savez(sys.argv[3], **{name: np.char.decode(value.numpy().astype(bytes)) if value.dtype == tf.string else value.numpy()
+                        for name, value in outputs.items()})
 """
 
 
@@ -43,7 +45,7 @@ def test_exported_classifier_matches_predict_with_missing_and_unseen_values(peng
 
     run_dir, _ = penguins_run
     export_dir = tmp_path / "export"
-    result = runner.invoke(app, ["export", str(run_dir), "--output", str(export_dir)])
+    result = runner.invoke(app, ["export", str(run_dir), "--output", str(export_dir), "--attention"])
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(REPO / "datasets" / "penguins.csv")
     odd = frame.head(4).copy()
@@ -63,6 +65,27 @@ def test_exported_classifier_matches_predict_with_missing_and_unseen_values(peng
     assert metadata["classes"] == [str(c) for c in run.schema.classes]
     assert set(metadata["inputs"]) == set(run.schema.features)
     assert metadata["test_metrics"] == run.metrics["test"]
+    _check_attention(run, frame, served, metadata["attention_outputs"])
+
+
+def _check_attention(run, frame, served: dict, described: dict) -> None:
+    """The exported attention outputs are the run's own attention scores for ``frame``
+    (``LoadedRun.attention_scores``): same names, shapes and axes; the same retrieved training rows
+    with the same labels (two rows at exactly the same distance may come in either order) and
+    weights."""
+    arrays, description = run.attention_scores(run.inputs(frame), list(frame.index))
+    names = set(arrays) - {"row_ids"}
+    assert names == set(described) and {"retrieval__ids", "retrieval__labels", "retrieval__weights"} <= names
+    for name in names:
+        assert served[name].shape == arrays[name].shape, name
+        assert described[name]["axes"] == description[name]["axes"], name
+    ids, served_ids = arrays["retrieval__ids"], served["retrieval__ids"]
+    labels, served_labels = arrays["retrieval__labels"], served["retrieval__labels"].astype(str)
+    for row in range(len(ids)):
+        assert sorted(zip(ids[row], labels[row])) == sorted(zip(served_ids[row], served_labels[row])), row
+    assert set(np.unique(labels)) <= {str(c) for c in run.schema.classes}
+    for name in names - {"retrieval__ids", "retrieval__labels"}:
+        np.testing.assert_allclose(served[name], arrays[name], atol=1e-5, err_msg=name)
 
 
 # Runs in a fresh interpreter that imports ONNX Runtime and NumPy only.
@@ -72,7 +95,7 @@ columns = dict(np.load(sys.argv[2], allow_pickle=False))
 session = ort.InferenceSession(sys.argv[1])
 feed = {i.name: (columns[i.name].astype(object) if i.type == "tensor(string)" else columns[i.name]) for i in session.get_inputs()}
 outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
-np.savez(sys.argv[3], **outputs)
+np.savez(sys.argv[3], **{name: value.astype(str) if value.dtype == object else value for name, value in outputs.items()})
 print(json.dumps({"metadata": session.get_modelmeta().custom_metadata_map["tabcli_export"], "tensorflow": "tensorflow" in sys.modules}))
 """
 
@@ -82,7 +105,7 @@ def test_onnx_export_runs_in_onnx_runtime_as_predict_does(penguins_run, tmp_path
 
     run_dir, _ = penguins_run
     path = tmp_path / "penguins.onnx"
-    result = runner.invoke(app, ["export", str(run_dir), "--output", str(path), "--format", "onnx"])
+    result = runner.invoke(app, ["export", str(run_dir), "--output", str(path), "--format", "onnx", "--attention"])
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(REPO / "datasets" / "penguins.csv")
     odd = frame.head(3).copy()
@@ -96,10 +119,13 @@ def test_onnx_export_runs_in_onnx_runtime_as_predict_does(penguins_run, tmp_path
                           check=True, capture_output=True, text=True, timeout=300)
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert not report["tensorflow"]
-    assert json.loads(report["metadata"])["classes"] == [str(c) for c in run.schema.classes]
-    served = np.load(tmp_path / "out.npz")["probabilities"]
+    metadata = json.loads(report["metadata"])
+    assert metadata["classes"] == [str(c) for c in run.schema.classes]
+    outputs = dict(np.load(tmp_path / "out.npz"))
+    served = outputs["probabilities"]
     expected = run.predict(frame).filter(like="proba_").to_numpy()
     assert np.abs(served - expected).max() <= 1e-4 and (served.argmax(1) == expected.argmax(1)).all()
+    _check_attention(run, frame, outputs, metadata["attention_outputs"])
 
 
 def test_export_refuses_bad_requests_and_writes_nothing(penguins_run, tmp_path):

@@ -1,4 +1,5 @@
-"""Every model family trains end to end and writes described attention scores for every attention layer."""
+"""Every model family trains end to end, writes described attention scores for every attention layer, and
+exports as a SavedModel and an ONNX file that predict as the run does."""
 
 from __future__ import annotations
 
@@ -50,6 +51,33 @@ def _train(family, run_dir, config="penguins"):
     return runner.invoke(app, args)
 
 
+def _check_exports(run, run_dir, table, tmp_path):
+    """Both export formats give the run's probabilities on every row of the table plus a category never
+    seen in training and missing values (SavedModel in TensorFlow, ONNX in ONNX Runtime)."""
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    odd = table.head(3).copy()
+    odd.loc[odd.index[0], "island"] = "Atlantis"
+    odd.loc[odd.index[1], ["bill_length_mm", "body_mass_g"]] = np.nan
+    odd.loc[odd.index[2], "sex"] = np.nan
+    table = pd.concat([table, odd], ignore_index=True)
+    columns, expected = export_columns(run, table), run.predict_raw(table)
+    for kind, path in (("savedmodel", tmp_path / "export"), ("onnx", tmp_path / "model.onnx")):
+        exported = runner.invoke(app, ["export", str(run_dir), "--output", str(path), "--format", kind])
+        assert exported.exit_code == 0, exported.output
+        if kind == "savedmodel":
+            serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+            served = serve(**{k: tf.constant(v) for k, v in columns.items()})["probabilities"].numpy()
+        else:
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            feeds = {i.name: columns[i.name].astype(object) if i.type == "tensor(string)" else columns[i.name]
+                     for i in session.get_inputs()}
+            served = session.run(["probabilities"], feeds)[0]
+        assert np.abs(served - expected).max() <= 1e-4, kind
+        assert (served.argmax(1) == expected.argmax(1)).all(), kind
+
+
 @pytest.mark.parametrize("family", list(TINY))
 def test_family_trains_and_writes_described_attention(family, tmp_path):
     run_dir = tmp_path / family
@@ -87,16 +115,12 @@ def test_family_trains_and_writes_described_attention(family, tmp_path):
     assert (run_dir / "explain/report.html").is_file() and (run_dir / "explain/importance.png").is_file()
 
     if family not in ("gbdt", "tabular_attention"):  # exported, it predicts as the run does (the default: test_export.py)
-        import tensorflow as tf
-
-        exported = runner.invoke(app, ["export", str(run_dir), "--output", str(tmp_path / "export")])
-        assert exported.exit_code == 0, exported.output
-        serve = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
-        served = serve(**{k: tf.constant(v) for k, v in export_columns(reloaded, table).items()})["probabilities"].numpy()
-        expected = reloaded.predict_raw(table)
-        assert np.abs(served - expected).max() <= 1e-4 and (served.argmax(1) == expected.argmax(1)).all()
+        _check_exports(reloaded, run_dir, table, tmp_path)
 
     if family in ("mlp", "gbdt"):
+        refused = runner.invoke(app, ["export", str(run_dir), "-o", str(tmp_path / "scores"), "--attention"])
+        assert refused.exit_code == 2 and ("no attention layer" in refused.output or "cannot be exported" in refused.output)
+        assert not (tmp_path / "scores").exists()
         assert not (run_dir / "attention").exists()
         assert "has no attention layer" in explained.output
         return

@@ -206,6 +206,12 @@ def export(
         "browser; needs `pip install 'tabcli[export]'`.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT if it exists."),
+    attention: bool = typer.Option(
+        False, "--attention",
+        help="Also output every attention layer's scores (named <layer>__<score> and shaped as in the run's "
+        "attention/*.npz; for a retrieval model the retrieved training rows' ids, labels and weights), to show why "
+        "each served prediction came out as it did.",
+    ),
 ) -> None:
     """Export a trained run as one self-contained model that takes the table's raw columns.
 
@@ -221,6 +227,7 @@ def export(
     with user_errors():
         from tabcli.export.savedmodel import export_run
 
-        result = export_run(run_dir, output, format_, overwrite=overwrite)
+        result = export_run(run_dir, output, format_, overwrite=overwrite, attention=attention)
     console.print(f"exported {escape(result.metadata['model_type'])} ({escape(format_)}) to [bold]{escape(str(result.path))}[/]")
-    console.print(f"inputs: {len(result.metadata['inputs'])} columns; outputs: {', '.join(result.metadata['outputs'])}")
+    outputs = [*result.metadata["outputs"], *result.metadata.get("attention_outputs", {})]
+    console.print(f"inputs: {len(result.metadata['inputs'])} columns; outputs: {escape(', '.join(outputs))}")

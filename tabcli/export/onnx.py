@@ -5,6 +5,12 @@ The model and its preprocessing are written as a SavedModel built from ONNX-comp
 converted by tf2onnx (its saved-model path, which carries the category lookup tables over as
 ``ai.onnx.ml`` ``CategoryMapper`` nodes). One TensorFlow operation has no tf2onnx converter:
 ``Erfc``, in Keras' exact GELU, is written as ``1 - Erf``.
+
+tf2onnx's graph optimizers run as it ships them but for one: its einsum rewrite (each ``Einsum``
+as ``Transpose``/``MatMul``/``ReduceSum`` nodes) first times every order of the equation's letters
+in a small ONNX runtime to pick the one with the cheapest transposes, a search that took a third to
+a half of an export (9 of 24 s for a retrieval model) and, measured on the bundled tables, bought
+no ONNX Runtime throughput (docs/benchmarks.md). Here each equation is decomposed as written.
 """
 
 from __future__ import annotations
@@ -35,6 +41,58 @@ def _erfc(ctx, node, name, args):
     ctx.copy_shape(node.output[0], complement.output[0])
 
 
+def _einsum_as_written():
+    """tf2onnx's ``EinsumOptimizer`` without its search over letter orders: each ``Einsum`` node is
+    replaced by the decomposition of its own equation (``decompose_einsum_equation``), as tf2onnx
+    does after the search. An equation it cannot decompose raises, and tf2onnx's optimizer loop then
+    keeps the graph as it was (the ``Einsum`` node stays; ONNX Runtime runs it)."""
+    from tf2onnx.optimizer.einsum_optimizer import EinsumOptimizer, decompose_einsum_equation
+
+    class EinsumAsWritten(EinsumOptimizer):
+        def _optimize_einsum(self, node, graph):
+            if graph.get_shape(node.input[0]) is None:  # the decomposition needs the rank
+                return False
+            equation = node.attr["equation"].s.decode("ascii")
+            new_nodes = list(decompose_einsum_equation(equation).to_tf2onnx(graph, node))
+            if not new_nodes:
+                return False
+            last = new_nodes[-1]
+            graph.replace_all_inputs(node.output[0], last.output[0])
+            graph.safe_remove_nodes([node])
+            if node.output[0] in graph.outputs:
+                graph.make_node("Identity", [last.output[0]], outputs=[node.output[0]], name=f"{node.name}_final")
+            return True
+
+    return EinsumAsWritten
+
+
+def _optimizers():
+    """tf2onnx's default graph optimizers, in its order, with :func:`_einsum_as_written` in place of
+    its einsum rewrite."""
+    from collections import OrderedDict
+
+    from tf2onnx import optimizer
+
+    einsum = _einsum_as_written()
+    return OrderedDict((name, einsum if name == "einsum_optimizer" else factory)
+                       for name, factory in optimizer._get_optimizers().items())
+
+
+def _optimized(model):
+    """``model`` (an ONNX ``ModelProto``) through :func:`_optimizers`.
+
+    tf2onnx guards each optimizer pass with a deep copy of the whole graph, so that a pass that
+    fails can be undone; for the larger models that copying was about half of the optimization
+    time. The passes run here unguarded, and only if one of them fails are they run again guarded
+    (a failing pass then leaves the graph as it was)."""
+    from tf2onnx.graph import GraphUtil
+
+    try:
+        return GraphUtil.optimize_model_proto(model, catch_errors=False, optimizers=_optimizers())
+    except Exception:  # noqa: BLE001 - any failing pass: the guarded run skips it
+        return GraphUtil.optimize_model_proto(model, catch_errors=True, optimizers=_optimizers())
+
+
 def write_onnx(module, path: Path, metadata: dict) -> None:
     """Convert ``module`` (a ``tf.Module`` whose ``serve`` is the export signature, built with
     portable preprocessing) to the ONNX file ``path``, with ``metadata`` as the model's
@@ -58,7 +116,8 @@ def write_onnx(module, path: Path, metadata: dict) -> None:
         with tf.device("/cpu:0"):
             model, _ = _convert_common(graph_def, name="tabcli", opset=OPSET, custom_op_handlers={"Erfc": (_erfc, [])},
                                        input_names=inputs, output_names=outputs, tensors_to_rename=renames,
-                                       initialized_tables=tables)
+                                       initialized_tables=tables, optimizers={})
+    model = _optimized(model)
     entry = model.metadata_props.add()
     entry.key, entry.value = "tabcli_export", json.dumps(metadata, default=str)
     onnx.save(model, str(path))

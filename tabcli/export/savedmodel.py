@@ -52,8 +52,9 @@ def _metadata(run, fmt: str) -> dict:
     }
 
 
-def _module(run, portable: bool = False):
-    """A ``tf.Module`` whose ``serve`` takes one tensor per column and returns the outputs."""
+def _module(run, portable: bool = False, attention=None):
+    """A ``tf.Module`` whose ``serve`` takes one tensor per column and returns the outputs, with
+    the attention scores of ``attention`` (an :class:`AttentionOutputs`) among them if given."""
     import keras
     import tensorflow as tf
 
@@ -75,7 +76,7 @@ def _module(run, portable: bool = False):
     class Export(tf.Module):
         def __init__(self):
             super().__init__()
-            self.model = model
+            self.model = model if attention is None else attention.model  # the latter holds the former's layers
             self.preprocessing = GraphPreprocessing(run.preprocessor, run.config.data.na_values, portable=portable)
 
         @tf.function(input_signature=[signature])
@@ -84,17 +85,21 @@ def _module(run, portable: bool = False):
             if needs_index:
                 rows = tf.shape(next(iter(columns.values())))[0]
                 inputs[CANDIDATE_INDEX] = tf.fill([rows], tf.constant(-1, tf.int32))
-            raw = self.model(inputs, training=False)
+            if attention is None:
+                raw, scores = self.model(inputs, training=False), {}
+            else:
+                raw, scores = attention.outputs(inputs)
             if classes is None:
-                return {"prediction": tf.cast(raw[:, 0], tf.float64) * std + mean}
+                return {"prediction": tf.cast(raw[:, 0], tf.float64) * std + mean, **scores}
             if classes == 2 and raw.shape[-1] == 1:  # P(class 1)
-                return {"probabilities": tf.concat([1.0 - raw, raw], axis=1)}
-            return {"probabilities": raw}
+                return {"probabilities": tf.concat([1.0 - raw, raw], axis=1), **scores}
+            return {"probabilities": raw, **scores}
 
     return Export()
 
 
-def export_run(run_dir: str | Path, output: str | Path, fmt: str = "savedmodel", overwrite: bool = False) -> ExportResult:
+def export_run(run_dir: str | Path, output: str | Path, fmt: str = "savedmodel", overwrite: bool = False,
+               attention: bool = False) -> ExportResult:
     """Write ``output``: a SavedModel whose ``serving_default`` signature (or an ONNX file whose
     graph) takes one named input per feature column (float64 numbers, NaN for missing; strings
     for categories) and returns ``probabilities`` ``(rows, classes)`` or ``prediction``
@@ -105,13 +110,16 @@ def export_run(run_dir: str | Path, output: str | Path, fmt: str = "savedmodel",
         output: The folder (SavedModel) or file (ONNX) to write; it must not exist unless ``overwrite``.
         fmt: ``"savedmodel"`` or ``"onnx"``.
         overwrite: Replace an existing ``output``.
+        attention: Also output every attention score of the model, named ``<layer>__<score>``
+            and shaped as in the run's ``attention/*.npz`` (``(rows, ...)``; described under
+            ``attention_outputs`` in the metadata).
 
     Returns:
         :class:`ExportResult`.
 
     Raises:
         ConfigError: For an incomplete run, an unknown format, a family that cannot be exported
-            (``gbdt``), a table with date columns, an existing ``output`` without ``overwrite``, or
+            (``gbdt``), ``attention`` for a model without attention layers, a table with date columns, an existing ``output`` without ``overwrite``, or
             ONNX without tf2onnx installed; nothing is written.
     """
     from tabcli.runs.run import LoadedRun
@@ -130,7 +138,13 @@ def export_run(run_dir: str | Path, output: str | Path, fmt: str = "savedmodel",
     import tensorflow as tf
 
     metadata = _metadata(run, fmt)
-    module = _module(run, portable=fmt == "onnx")
+    scores = None
+    if attention:
+        from tabcli.export.attention_outputs import AttentionOutputs
+
+        scores = AttentionOutputs(run)
+        metadata["attention_outputs"] = scores.description
+    module = _module(run, portable=fmt == "onnx", attention=scores)
     if fmt == "onnx":
         from tabcli.export.onnx import write_onnx
         from tabcli.runs.run_dir import write_atomic

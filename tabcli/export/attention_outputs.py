@@ -1,0 +1,87 @@
+"""Attention scores as extra outputs of an exported model, named and shaped as in a run's
+``attention/*.npz`` (:func:`tabcli.runs.attention.collect_attention`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tabcli.errors import ConfigError
+
+__all__ = ["AttentionOutputs"]
+
+
+@dataclass
+class _Score:
+    key: str          # "<layer>__<score>", the npz array name
+    kind: str | None  # the manifest's "values": "row_id", "target" or None (weights)
+    squeeze: list[int]  # positions of the length-1 axes dropped, highest first
+    description: dict
+
+
+class AttentionOutputs:
+    """The model's attention scores beside its prediction, for an export graph.
+
+    Built from the run's model and its attention manifest: ``model`` returns
+    ``[prediction, *scores]`` (:func:`tabcli.runs.attention.attention_model`), and
+    :meth:`outputs` turns the scores into the arrays a run saves: weights float32, retrieved
+    row ids int64, retrieved rows' labels in the target's units (float64) or as class names
+    (strings), length-1 axes dropped. Each is ``(rows, ...)``; :attr:`description` gives its axes
+    and their labels.
+
+    Args:
+        run: A :class:`~tabcli.runs.run.LoadedRun` of a Keras family.
+
+    Raises:
+        ConfigError: If the model has no attention layer (``mlp``).
+    """
+
+    def __init__(self, run):
+        from tabcli.models.registry import attention_manifest
+        from tabcli.runs.attention import attention_model
+
+        built = attention_model(run.model)
+        if built is None:
+            raise ConfigError(f"The '{run.config.model.type}' model has no attention layer, so there are no attention "
+                              "scores to export; export it without --attention.")
+        self.model, names = built
+        manifest = attention_manifest(run.config.model, run.model_spec(), run.context_ids)
+        schema, preprocessor = run.schema, run.preprocessor
+        self._regression = schema.task == "regression"
+        self._classes = None if self._regression else [str(c) for c in schema.classes]
+        self._mean = float(preprocessor.target_mean) if self._regression else 0.0
+        self._std = float(preprocessor.target_std) if self._regression else 1.0
+        self._scores: list[_Score] = []
+        for (layer, score), tensor in zip(names, self.model.outputs[1:]):
+            entry = dict(manifest.get(layer, {}).get(score, {}))
+            axes = list(entry.get("axes", [f"axis_{i}" for i in range(len(tensor.shape))]))
+            squeeze = [axes.index(axis) for axis in entry.pop("squeeze", [])]
+            kept = [axis for i, axis in enumerate(axes) if i not in squeeze]
+            shape = [None if i == 0 else size for i, size in enumerate(tensor.shape) if i not in squeeze]
+            self._scores.append(_Score(f"{layer}__{score}", entry.get("values"), sorted(squeeze, reverse=True),
+                                       {"layer": layer, "score": score, **entry, "axes": kept, "shape": shape}))
+
+    @property
+    def description(self) -> dict:
+        """``{name: {"layer", "score", "meaning"?, "axes", "labels"?, "shape"}}`` of every extra
+        output; ``shape`` has ``None`` for the rows."""
+        return {score.key: score.description for score in self._scores}
+
+    def outputs(self, inputs: dict) -> tuple:
+        """``(prediction, {name: tensor})`` for the preprocessed ``inputs`` (graph tensors)."""
+        import tensorflow as tf
+
+        raw, *values = self.model(inputs, training=False)
+        named = {}
+        for score, value in zip(self._scores, values):
+            for position in score.squeeze:
+                value = tf.squeeze(value, axis=position)
+            if score.kind == "row_id":
+                value = tf.cast(tf.round(value), tf.int64) if value.dtype.is_floating else tf.cast(value, tf.int64)
+            elif score.kind == "target" and self._regression:
+                value = tf.cast(value, tf.float64) * self._std + self._mean
+            elif score.kind == "target":
+                value = tf.gather(tf.constant(self._classes), tf.cast(tf.round(tf.cast(value, tf.float32)), tf.int64))
+            else:
+                value = tf.cast(value, tf.float32)
+            named[score.key] = value
+        return raw, named
