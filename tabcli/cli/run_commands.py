@@ -208,7 +208,7 @@ def export(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT if it exists."),
     attention: bool = typer.Option(
         False, "--attention",
-        help="Also output every attention layer's scores (named <layer>__<score> and shaped as in the run's "
+        help="Also output every attention layer's scores (named LAYER__SCORE and shaped as in the run's "
         "attention/*.npz; for a retrieval model the retrieved training rows' ids, labels and weights), to show why "
         "each served prediction came out as it did.",
     ),
