@@ -8,9 +8,10 @@ converted by tf2onnx (its saved-model path, which carries the category lookup ta
 
 tf2onnx's graph optimizers run as it ships them but for one: its einsum rewrite (each ``Einsum``
 as ``Transpose``/``MatMul``/``ReduceSum`` nodes) first times every order of the equation's letters
-in a small ONNX runtime to pick the one with the cheapest transposes, a search that took a third to
-a half of an export (9 of 24 s for a retrieval model) and, measured on the bundled tables, bought
-no ONNX Runtime throughput (docs/benchmarks.md). Here each equation is decomposed as written.
+in a small ONNX runtime to pick the one with the cheapest transposes, a search that took 9 of the
+24 s of a retrieval model's export and bought no ONNX Runtime throughput measurable above the
+spread of repeated timings (docs/benchmarks.md, "Export"). Here each equation is decomposed as
+written.
 """
 
 from __future__ import annotations
@@ -78,21 +79,6 @@ def _optimizers():
                        for name, factory in optimizer._get_optimizers().items())
 
 
-def _optimized(model):
-    """``model`` (an ONNX ``ModelProto``) through :func:`_optimizers`.
-
-    tf2onnx guards each optimizer pass with a deep copy of the whole graph, so that a pass that
-    fails can be undone; for the larger models that copying was about half of the optimization
-    time. The passes run here unguarded, and only if one of them fails are they run again guarded
-    (a failing pass then leaves the graph as it was)."""
-    from tf2onnx.graph import GraphUtil
-
-    try:
-        return GraphUtil.optimize_model_proto(model, catch_errors=False, optimizers=_optimizers())
-    except Exception:  # noqa: BLE001 - any failing pass: the guarded run skips it
-        return GraphUtil.optimize_model_proto(model, catch_errors=True, optimizers=_optimizers())
-
-
 def write_onnx(module, path: Path, metadata: dict) -> None:
     """Convert ``module`` (a ``tf.Module`` whose ``serve`` is the export signature, built with
     portable preprocessing) to the ONNX file ``path``, with ``metadata`` as the model's
@@ -116,8 +102,7 @@ def write_onnx(module, path: Path, metadata: dict) -> None:
         with tf.device("/cpu:0"):
             model, _ = _convert_common(graph_def, name="tabcli", opset=OPSET, custom_op_handlers={"Erfc": (_erfc, [])},
                                        input_names=inputs, output_names=outputs, tensors_to_rename=renames,
-                                       initialized_tables=tables, optimizers={})
-    model = _optimized(model)
+                                       initialized_tables=tables, optimizers=_optimizers())
     entry = model.metadata_props.add()
     entry.key, entry.value = "tabcli_export", json.dumps(metadata, default=str)
     onnx.save(model, str(path))
