@@ -76,7 +76,7 @@ def penguins_run(tmp_path_factory):
 
     run_dir = tmp_path_factory.mktemp("runs") / "penguins"
     args = ["train", str(REPO / "configs" / "penguins" / "tabular_attention.yaml"), "--run-dir", str(run_dir), "--quiet"]
-    for item in [*TINY, "training.epochs=5"]:
+    for item in [*TINY, "training.epochs=5", "output.attention_rows=50"]:
         args += ["--set", item]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

@@ -124,6 +124,12 @@ class OutputConfig(StrictModel):
 
     dir: Path = Field(Path("runs"), description="Folder of run directories (relative: to the current directory).")
     save_attention: bool = Field(True, description="Write attention/test.npz with the test rows' attention scores.")
+    attention_rows: Optional[int] = Field(
+        10_000, ge=1,
+        description="Test rows whose attention scores attention/test.npz holds: the first N of the test split "
+        "(null: every row). The scores take kilobytes per row (the default model on 8 columns: about 10 KB), "
+        "so a 2-million-row test split would need about 20 GB; `tabcli explain` computes any rows' scores on demand.",
+    )
     tensorboard: bool = Field(True, description="Write TensorBoard logs (loss and metrics per epoch) to <run>/tensorboard.")
 
 

@@ -108,11 +108,12 @@ class KerasBackend(Backend):
                 f"(nprobe {entry['nprobe']} of {entry['nlist']} lists)" for name, entry in recall.items()))
 
         if config.output.save_attention:
+            kept = config.output.attention_rows  # every row's scores of a large split would not fit in memory
             collected = collect_attention(
                 model,
-                data.model_inputs("test"),
+                {name: value[:kept] for name, value in data.model_inputs("test").items()},
                 attention_manifest(config.model, spec, context_ids),
-                row_ids=data.frame("test").index.tolist(),
+                row_ids=data.frame("test").index.tolist()[:kept],
                 batch_size=config.training.eval_batch_size,
                 decode_target=data.preprocessor.decode_target,
             )
