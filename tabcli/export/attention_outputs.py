@@ -3,19 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tabcli.errors import ConfigError
 
 __all__ = ["AttentionOutputs"]
-
-
-@dataclass
-class _Score:
-    key: str          # "<layer>__<score>", the npz array name
-    kind: str | None  # the manifest's "values": "row_id", "target" or None (weights)
-    squeeze: list[int]  # positions of the length-1 axes dropped, highest first
-    description: dict
 
 
 class AttentionOutputs:
@@ -37,7 +27,7 @@ class AttentionOutputs:
 
     def __init__(self, run):
         from tabcli.models.registry import attention_manifest
-        from tabcli.runs.attention import attention_model
+        from tabcli.runs.attention import attention_model, score_layout
 
         built = attention_model(run.model)
         if built is None:
@@ -50,15 +40,11 @@ class AttentionOutputs:
         self._classes = None if self._regression else [str(c) for c in schema.classes]
         self._mean = float(preprocessor.target_mean) if self._regression else 0.0
         self._std = float(preprocessor.target_std) if self._regression else 1.0
-        self._scores: list[_Score] = []
+        self._scores = []
         for (layer, score), tensor in zip(names, self.model.outputs[1:]):
-            entry = dict(manifest.get(layer, {}).get(score, {}))
-            axes = list(entry.get("axes", [f"axis_{i}" for i in range(len(tensor.shape))]))
-            squeeze = [axes.index(axis) for axis in entry.pop("squeeze", [])]
-            kept = [axis for i, axis in enumerate(axes) if i not in squeeze]
-            shape = [None if i == 0 else size for i, size in enumerate(tensor.shape) if i not in squeeze]
-            self._scores.append(_Score(f"{layer}__{score}", entry.get("values"), sorted(squeeze, reverse=True),
-                                       {"layer": layer, "score": score, **entry, "axes": kept, "shape": shape}))
+            layout = score_layout(layer, score, manifest, len(tensor.shape))
+            shape = [None if i == 0 else size for i, size in enumerate(tensor.shape) if i not in layout.squeeze]
+            self._scores.append(layout._replace(description={**layout.description, "shape": shape}))
 
     @property
     def description(self) -> dict:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
 
 from tabcli.training.pipeline import predict_in_batches
 
-__all__ = ["attention_layers", "attention_model", "collect_attention", "save_attention"]
+__all__ = ["ScoreLayout", "attention_layers", "attention_model", "collect_attention", "save_attention", "score_layout"]
 
 
 def attention_layers(model: keras.Model) -> list:
@@ -40,6 +41,31 @@ def attention_model(model: keras.Model) -> tuple[keras.Model, list[tuple[str, st
     if not outputs:
         return None
     return keras.Model(model.inputs, [model.outputs[0], *outputs]), names
+
+
+class ScoreLayout(NamedTuple):
+    """How one attention score of a model is saved: ``key`` (``<layer>__<score>``), ``kind`` (the
+    manifest's ``values``: ``"row_id"``, ``"target"`` or None for weights), ``squeeze`` (positions
+    of the length-1 axes dropped, highest first, so they can be dropped one after another) and
+    ``description`` (layer, score, the manifest's entry and the kept ``axes``; no ``shape``)."""
+
+    key: str
+    kind: str | None
+    squeeze: list[int]
+    description: dict
+
+
+def score_layout(layer_name: str, score_name: str, manifest: dict, ndim: int) -> ScoreLayout:
+    """The :class:`ScoreLayout` of the score ``score_name`` of ``layer_name`` whose tensor has
+    ``ndim`` axes, from the model's attention manifest
+    (:func:`tabcli.models.registry.attention_manifest`); axes the manifest does not name are
+    ``axis_<i>``."""
+    entry = dict(manifest.get(layer_name, {}).get(score_name, {}))
+    axes = list(entry.get("axes", [f"axis_{i}" for i in range(ndim)]))
+    squeeze = sorted((axes.index(axis) for axis in entry.pop("squeeze", [])), reverse=True)
+    kept = [axis for i, axis in enumerate(axes) if i not in squeeze]
+    return ScoreLayout(f"{layer_name}__{score_name}", entry.get("values"), squeeze,
+                       {"layer": layer_name, "score": score_name, **entry, "axes": kept})
 
 
 def collect_attention(
@@ -73,22 +99,17 @@ def collect_attention(
     arrays: dict[str, np.ndarray] = {"row_ids": np.asarray(row_ids)}
     description: dict = {"row_ids": {"axes": ["row"], "meaning": "index of each row in its original table"}}
     for (layer_name, score_name), value in zip(names, results[1:]):
-        entry = dict(manifest.get(layer_name, {}).get(score_name, {}))
-        kind = entry.get("values")
-        if kind == "row_id":
+        layout = score_layout(layer_name, score_name, manifest, np.ndim(value))
+        if layout.kind == "row_id":
             value = np.asarray(value, dtype=np.int64)
-        elif kind == "target" and decode_target is not None:
+        elif layout.kind == "target" and decode_target is not None:
             value = np.asarray(decode_target(np.asarray(value)))
         else:
             value = np.asarray(value, dtype=np.float32)
-        axes = list(entry.get("axes", [f"axis_{i}" for i in range(value.ndim)]))
-        for axis in entry.pop("squeeze", []):
-            position = axes.index(axis)
+        for position in layout.squeeze:
             value = np.squeeze(value, axis=position)
-            axes.pop(position)
-        key = f"{layer_name}__{score_name}"
-        arrays[key] = value
-        description[key] = {"layer": layer_name, "score": score_name, **entry, "axes": axes, "shape": list(value.shape)}
+        arrays[layout.key] = value
+        description[layout.key] = {**layout.description, "shape": list(value.shape)}
     return arrays, description
 
 
