@@ -127,8 +127,9 @@ class OutputConfig(StrictModel):
     attention_rows: Optional[int] = Field(
         10_000, ge=1,
         description="Test rows whose attention scores attention/test.npz holds: the first N of the test split "
-        "(null: every row). The scores take kilobytes per row (the default model on 8 columns: about 10 KB), "
-        "so a 2-million-row test split would need about 20 GB; `tabcli explain` computes any rows' scores on demand.",
+        "(null: every row). The saved scores take kilobytes per row (the default model on 8 columns: 4 KB) and "
+        "collecting them holds more, so every row of a 2-million-row test split does not fit in memory; "
+        "`tabcli explain` computes any rows' scores on demand.",
     )
     tensorboard: bool = Field(True, description="Write TensorBoard logs (loss and metrics per epoch) to <run>/tensorboard.")
 
