@@ -159,12 +159,14 @@ def test_context_freeze_through_the_index_equals_the_exact_freeze():
     np.testing.assert_array_equal(ops.convert_to_numpy(layer._frozen_contexts), through_index)
 
 
-@pytest.mark.parametrize("quantizer", ["flat", "hnsw"])
-def test_key_index_round_trip_and_short_lists(tmp_path, quantizer):
+@pytest.mark.parametrize("quantizer,storage", [("flat", "float32"), ("hnsw", "float32"), ("flat", "float16")])
+def test_key_index_round_trip_and_short_lists(tmp_path, quantizer, storage):
     rng = np.random.default_rng(0)
     keys = np.concatenate([rng.normal(size=(190, 4)), 50 + rng.normal(size=(10, 4))]).astype("float32")
-    index = KeyIndex.build(keys, [1.0, 2.0], k=30, seed=0, quantizer=quantizer)
-    assert index.describe()["quantizer"] == quantizer
+    index = KeyIndex.build(keys, [1.0, 2.0], k=30, seed=0, quantizer=quantizer, storage=storage)
+    assert (index.describe()["quantizer"], index.describe()["storage"]) == (quantizer, storage)
+    # float16 storage rounds the keys it reads back to about 3 significant digits
+    np.testing.assert_allclose(index.keys_of(np.arange(200)), keys, rtol=1e-3 if storage == "float16" else 0, atol=1e-3 if storage == "float16" else 0)
     index.index.nprobe = 1  # the small cluster's list holds 10 keys: fewer than asked for
     queries = keys[190:] + 0.01
     found = index.search(queries, 30)
@@ -172,7 +174,7 @@ def test_key_index_round_trip_and_short_lists(tmp_path, quantizer):
     np.testing.assert_array_equal(np.sort(found, axis=1), np.sort(exact_neighbours(queries, keys, 30), axis=1))
     index.save(tmp_path / "layer.faiss")
     loaded = KeyIndex.load(tmp_path / "layer.faiss")
-    assert loaded.describe()["quantizer"] == quantizer
+    assert loaded.describe() == index.describe()
     np.testing.assert_array_equal(loaded.search(keys[:20], 5), index.search(keys[:20], 5))
     np.testing.assert_array_equal(index.search(keys[:20], 1)[:, 0], np.arange(20))  # each key finds itself
     assert loaded.matches([1.0, 2.0]) and not loaded.matches([1.0, 2.1])
@@ -180,6 +182,33 @@ def test_key_index_round_trip_and_short_lists(tmp_path, quantizer):
         index.search(keys[:2], 300)
     with pytest.raises(ValueError, match="quantizer must be"):
         KeyIndex.build(keys, [1.0], k=3, quantizer="ivf")
+    with pytest.raises(ValueError, match="storage must be"):
+        KeyIndex.build(keys, [1.0], k=3, storage="int8")
+
+
+def test_key_index_filled_through_a_graph_searches_a_flat_scan_of_the_same_centroids(monkeypatch):
+    import tabcli.layers.key_index as key_index
+
+    monkeypatch.setattr(key_index, "GRAPH_FILL_MIN_LISTS", 8)
+    rng = np.random.default_rng(1)
+    keys = rng.normal(size=(3000, 8)).astype("float32")
+    index = KeyIndex.build(keys, [1.0], k=10, seed=0)
+    faiss = key_index._faiss()
+    quantizer = faiss.downcast_index(index.index.quantizer)
+    assert isinstance(quantizer, faiss.IndexFlatL2) and quantizer.ntotal == index.nlist >= 8
+    assert index.describe()["quantizer"] == "flat"
+    # the graph put (nearly) every key in the list of its nearest centroid, and probing every
+    # list is exhaustive search
+    invlists = index.index.invlists
+    in_list = np.empty(len(keys), np.int64)
+    for position in range(index.nlist):
+        size = invlists.list_size(position)
+        in_list[faiss.rev_swig_ptr(invlists.get_ids(position), size).copy()] = position
+    nearest_centroid = exact_neighbours(keys, quantizer.reconstruct_n(0, quantizer.ntotal), 1)[:, 0]
+    assert np.mean(in_list == nearest_centroid) > 0.98
+    queries = keys[:100] + 0.01
+    index.index.nprobe = index.nlist
+    np.testing.assert_array_equal(np.sort(index.search(queries, 10), axis=1), np.sort(exact_neighbours(queries, keys, 10), axis=1))
 
 
 def test_search_auto_is_exact_on_small_tables_and_an_index_on_large_ones():
@@ -202,7 +231,9 @@ def test_a_run_with_index_search_stores_measures_and_reloads_it(tmp_path):
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())["model"]["retrieval"]
     assert (saved["search"], saved["step_candidates"], saved["freeze_after_epochs"]) == ("index", 60, 1)
     report = json.loads((run_dir / "run.json").read_text())["retrieval_index"]["retrieval"]
-    assert report["kind"] == "faiss IVF-Flat" and report["rows"] > 0 and report["recall_at_k"] >= 0.9
+    # the candidate cache holds the keys, so the index stores them as float16
+    assert (report["kind"], report["storage"]) == ("faiss IVF-SQfp16", "float16")
+    assert report["rows"] > 0 and report["recall_at_k"] >= 0.9
     assert (run_dir / "retrieval_index" / "retrieval.faiss").is_file()
 
     from tabcli.runs.run import LoadedRun

@@ -114,8 +114,17 @@ class IndexedSearch:
 
     def build_index(self, seed: int = 0) -> KeyIndex:
         """Build a :class:`~tabcli.layers.key_index.KeyIndex` of the current candidate keys,
-        attach it and return it."""
-        index = KeyIndex.build(self.candidate_keys(), ops.convert_to_numpy(self.key_fingerprint()), self.k, seed=seed)
+        attach it and return it. The index it replaces is let go first: at millions of
+        candidates each holds gigabytes.
+
+        When the candidate cache holds every candidate's key (``caches_candidates``), searches
+        read the neighbours' keys from it, so the index stores the keys as float16 (a faster
+        search of slightly rounded keys); otherwise the keys are read back from the index,
+        which then keeps them exact (float32)."""
+        self.attach_index(None)
+        storage = "float16" if self.caches_candidates else "float32"
+        index = KeyIndex.build(self.candidate_keys(), ops.convert_to_numpy(self.key_fingerprint()), self.k, seed=seed,
+                               storage=storage)
         self.attach_index(index)
         return index
 

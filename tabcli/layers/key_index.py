@@ -1,4 +1,4 @@
-"""An approximate nearest-neighbour index of retrieval keys (faiss IVF-Flat), for large tables."""
+"""An approximate nearest-neighbour index of retrieval keys (faiss IVF), for large tables."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["KeyIndex", "drop_own_rows", "exact_neighbours", "recall_at_k"]
+__all__ = ["GRAPH_FILL_MIN_LISTS", "KeyIndex", "drop_own_rows", "exact_neighbours", "recall_at_k"]
 
 #: Lists probed are doubled from this until the sampled recall@k reaches the target.
 _FIRST_NPROBE = 8
@@ -20,8 +20,11 @@ _POINTS_PER_LIST = 40
 #: k-means iterations of the coarse quantizer (faiss' default 25 costs 2.5x the time for
 #: centroids the lists do not need to be exact).
 _KMEANS_ITERATIONS = 10
-#: Lists from which the coarse quantizer is a graph (HNSW) rather than a scan of every centroid.
-HNSW_QUANTIZER_MIN_LISTS = 1024
+#: Lists from which the keys are assigned to their lists through a graph (HNSW) of the centroids
+#: while the index is filled, rather than by comparing each key with every centroid.
+GRAPH_FILL_MIN_LISTS = 1024
+#: How the lists store the keys: faiss' scalar quantizer codes.
+_STORAGES = ("float32", "float16")
 #: Neighbours per node of that graph (faiss' ``M``).
 _HNSW_LINKS = 32
 
@@ -72,24 +75,35 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
 
 class KeyIndex:
     """Squared-L2 nearest-neighbour search over ``N`` keys through an inverted-file index with
-    exact distances inside the probed lists (faiss ``IndexIVFFlat``: Jégou et al., "Product
-    Quantization for Nearest Neighbor Search", TPAMI 2011, §IV; Johnson et al., "Billion-scale
-    similarity search with GPUs", 2017).
+    distances computed inside the probed lists (faiss ``IndexIVFFlat`` or, with float16 storage,
+    ``IndexIVFScalarQuantizer``: Jégou et al., "Product Quantization for Nearest Neighbor
+    Search", TPAMI 2011, §IV; Johnson et al., "Billion-scale similarity search with GPUs", 2017).
 
     The keys are clustered into ``nlist = min(4 sqrt(N), N / 39)`` lists by k-means on a seeded
-    sample of ``40 nlist`` keys; a query is compared exactly with the keys of its ``nprobe``
-    nearest lists. Those lists are found by scanning every centroid, or, from
-    :data:`HNSW_QUANTIZER_MIN_LISTS` lists on, through a graph of the centroids (HNSW: Malkov and
-    Yashunin, "Efficient and robust approximate nearest neighbor search using Hierarchical
-    Navigable Small World graphs", TPAMI 2018; faiss ``IVF{nlist}_HNSW32,Flat``), as faiss'
-    guidelines advise for many lists (docs/benchmarks.md, "Large tables"). ``nprobe`` is chosen at build time: the fewest lists (doubled from 8, then
-    bisected to within an eighth) for which recall@k against exhaustive search on 256 stored
-    keys reaches ``target_recall``. A search then costs about
-    ``nlist + nprobe N / nlist`` distances instead of ``N`` (650,000 keys of width 64: 5,300
-    queries/s against 100 by exhaustive search on 2 cores, recall@96 0.98 at ``nprobe`` 32).
+    sample of ``40 nlist`` keys; a query is compared with the keys of its ``nprobe`` nearest
+    lists, which it finds by comparing itself with every centroid (for a batch of queries, one
+    matrix product). Filling the lists assigns each of the ``N`` keys to its nearest centroid;
+    from :data:`GRAPH_FILL_MIN_LISTS` lists on, that assignment goes through a graph of the
+    centroids (HNSW: Malkov and Yashunin, "Efficient and robust approximate nearest neighbor
+    search using Hierarchical Navigable Small World graphs", TPAMI 2018), which is then
+    replaced by the plain list of centroids for searching: for the batches of thousands of
+    rows tabcli predicts, scanning every centroid is faster than the graph (docs/benchmarks.md,
+    "Large tables"). ``quantizer="hnsw"`` keeps the graph for searching instead.
 
-    Memory: the keys (``4 d`` bytes each) plus an 8-byte id per key, and ``4 d nlist`` bytes of
-    centroids.
+    ``nprobe`` is chosen at build time: the fewest lists (doubled from 8, then bisected to
+    within an eighth) for which recall@k against exhaustive search on 256 stored keys reaches
+    ``target_recall``. A search then costs about ``nlist + nprobe N / nlist`` distances instead
+    of ``N``.
+
+    With ``storage="float16"`` the lists hold each key in 2 bytes per component instead of 4
+    (faiss' ``QT_fp16`` scalar quantizer, by residual from the list's centroid): the search,
+    bound by reading the lists, is faster, its distances rank keys rounded to about 3 significant
+    digits, and :meth:`keys_of` returns the rounded keys. Callers that need the exact keys of
+    the neighbours found keep them elsewhere (the retrieval layer's candidate cache) and use
+    float32 storage otherwise.
+
+    Memory: the keys (``4 d`` bytes each, ``2 d`` with float16 storage) plus an 8-byte id and an
+    8-byte position per key, and ``4 d nlist`` bytes of centroids.
 
     Args:
         index: A trained and filled ``faiss.IndexIVFFlat``.
@@ -107,7 +121,7 @@ class KeyIndex:
 
     @classmethod
     def build(cls, keys: np.ndarray, fingerprint, k: int, seed: int = 0, target_recall: float = 0.95,
-              quantizer: str = "auto") -> "KeyIndex":
+              quantizer: str = "flat", storage: str = "float32") -> "KeyIndex":
         """Cluster, fill and calibrate an index of ``keys``.
 
         Args:
@@ -116,12 +130,14 @@ class KeyIndex:
             k: Neighbours a search returns (calibrates ``nprobe``).
             seed: Seed of the k-means sample and initialisation and of the calibration queries.
             target_recall: Recall@k the calibration aims for, in ``(0, 1]``.
-            quantizer: How a query's nearest lists are found: ``"flat"`` (every centroid),
-                ``"hnsw"`` (a graph of the centroids) or ``"auto"`` (``"hnsw"`` from
-                :data:`HNSW_QUANTIZER_MIN_LISTS` lists on).
+            quantizer: How a query's nearest lists are found: ``"flat"`` (every centroid) or
+                ``"hnsw"`` (a graph of the centroids: faster for one query at a time over many
+                lists, slower for large batches).
+            storage: ``"float32"`` (exact keys) or ``"float16"`` (see the class).
 
         Raises:
-            ValueError: If ``keys`` is not a non-empty 2-D array, or on an unknown ``quantizer``.
+            ValueError: If ``keys`` is not a non-empty 2-D array, or on an unknown ``quantizer``
+                or ``storage``.
         """
         faiss = _faiss()
         keys = np.ascontiguousarray(keys, dtype=np.float32)
@@ -130,11 +146,16 @@ class KeyIndex:
         started = time.perf_counter()
         n, width = keys.shape
         nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
-        if quantizer not in ("auto", "flat", "hnsw"):
-            raise ValueError(f"quantizer must be 'auto', 'flat' or 'hnsw'; received {quantizer!r}.")
-        graph = quantizer == "hnsw" or (quantizer == "auto" and nlist >= HNSW_QUANTIZER_MIN_LISTS)
+        if quantizer not in ("flat", "hnsw"):
+            raise ValueError(f"quantizer must be 'flat' or 'hnsw'; received {quantizer!r}.")
+        if storage not in _STORAGES:
+            raise ValueError(f"storage must be one of {_STORAGES}; received {storage!r}.")
+        graph = quantizer == "hnsw" or nlist >= GRAPH_FILL_MIN_LISTS
         coarse = faiss.IndexHNSWFlat(width, _HNSW_LINKS) if graph else faiss.IndexFlatL2(width)
-        index = faiss.IndexIVFFlat(coarse, width, nlist)
+        if storage == "float16":
+            index = faiss.IndexIVFScalarQuantizer(coarse, width, nlist, faiss.ScalarQuantizer.QT_fp16)
+        else:
+            index = faiss.IndexIVFFlat(coarse, width, nlist)
         if graph:  # k-means assigns points by scanning every centroid; the graph is built once, after
             index.clustering_index = faiss.IndexFlatL2(width)
         index.cp.niter = _KMEANS_ITERATIONS
@@ -143,6 +164,12 @@ class KeyIndex:
         sample = keys if n <= _POINTS_PER_LIST * nlist else keys[np.sort(rng.choice(n, _POINTS_PER_LIST * nlist, replace=False))]
         index.train(sample)
         index.add(keys)
+        if graph and quantizer == "flat":  # the graph filled the lists; searches scan the centroids
+            flat = faiss.IndexFlatL2(width)
+            flat.add(coarse.reconstruct_n(0, nlist))
+            index.quantizer = flat
+            index.own_fields = True  # the index frees the flat quantizer; Python must not
+            flat.this.disown()
         index.make_direct_map()  # a neighbour's key is read back by its position (reconstruct_batch)
         count = min(int(k), n)
         queries = keys[rng.choice(n, min(n, _CALIBRATION_QUERIES), replace=False)]
@@ -239,6 +266,8 @@ class KeyIndex:
     def describe(self) -> dict:
         """The index's settings and build figures, for run.json."""
         graph = isinstance(_faiss().downcast_index(self.index.quantizer), _faiss().IndexHNSW)
-        return {"kind": "faiss IVF-Flat", "quantizer": "hnsw" if graph else "flat", "keys": self.size, "nlist": self.nlist, "nprobe": self.nprobe,
+        storage = "float16" if isinstance(_faiss().downcast_index(self.index), _faiss().IndexIVFScalarQuantizer) else "float32"
+        return {"kind": "faiss IVF-Flat" if storage == "float32" else "faiss IVF-SQfp16", "quantizer": "hnsw" if graph else "flat",
+                "storage": storage, "keys": self.size, "nlist": self.nlist, "nprobe": self.nprobe,
                 "calibration_recall": None if self.recall is None else round(self.recall, 4),
                 "build_seconds": None if self.seconds is None else round(self.seconds, 3)}

@@ -49,7 +49,7 @@ class RetrievalOptions(StrictModel):
         "auto",
         description="How neighbours are found. 'exact': every call ranks every candidate (cost grows with the "
         "candidates). 'index': training steps rank a random sample of step_candidates candidates, and validation, "
-        "predictions and explanations search an approximate index of the candidates' keys (faiss IVF-Flat, "
+        "predictions and explanations search an approximate index of the candidates' keys (faiss IVF, "
         "rebuilt before each validation and stored in the run directory; its recall@k against exact search is "
         "measured and written to run.json). 'auto' (default): exact up to 50,000 candidates, index above; the "
         "run's config.yaml records the choice.",
