@@ -29,10 +29,12 @@ class KerasBackend(Backend):
 
     def prepare(self) -> None:
         """Import Keras without TensorFlow's C++ start-up lines (:func:`tabcli.models.backends.quiet.import_keras_quietly`),
-        before anything else (the input pipeline) pulls it in."""
+        before anything else (the input pipeline) pulls it in, and register tabcli's layers, so that
+        every path through this backend (training, loading a saved model) can name them."""
         from tabcli.models.backends.quiet import import_keras_quietly
 
         import_keras_quietly()
+        import tabcli.layers  # noqa: F401 - registers the custom layers with Keras' serialisation
 
     def configure_threads(self) -> None:
         """:func:`tabcli.training.trainer.configure_threads`."""
@@ -141,7 +143,6 @@ class KerasBackend(Backend):
         import keras
 
         self.prepare()
-        import tabcli.layers  # noqa: F401 - registers the custom layers the file names
 
         path = Path(path)
         try:
