@@ -263,3 +263,15 @@ def test_import_does_not_load_matplotlib():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_loading_keras_leaves_pyplot_out_and_plots_still_work():
+    code = (
+        "import sys; from tabcli.models.backends.quiet import import_keras_quietly; import_keras_quietly(); "
+        "loaded = 'matplotlib.pyplot' in sys.modules; "
+        "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; "
+        "figure = plt.figure(); figure.gca().plot([0, 1], [1, 0]); figure.canvas.draw(); "
+        "print(loaded, len(figure.axes))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "1"]
