@@ -12,6 +12,10 @@ initial weights), then builds one index of the default model's candidate keys pe
 ``predict_model`` on ``--rows`` test rows at each batch size. The models and variants are timed
 in alternating rounds, so that a slow spell of the machine falls on all of them; prints the
 median and range of rows/s per batch size.
+
+``--recall-probes 8 16 32 ...`` also prints, for the float16 index, recall@k against exhaustive
+search on the keys of 500 test rows (new rows, as predictions see them) and the search time at
+each number of lists probed: how hard the keys are to search. ``--rounds 0`` skips the timing.
 """
 
 from __future__ import annotations
@@ -58,6 +62,27 @@ def _trained(path: Path, target: str, name: str, steps: int, data=None):
     return model, data
 
 
+def _recall_curve(layer, index, keys, test: dict, probes: list[int]) -> None:
+    """Recall@k and search seconds of ``index`` on 500 test rows' keys, per number of lists probed."""
+    from keras import ops
+
+    from tabcli.layers.key_index import exact_neighbours, recall_at_k
+
+    numerical, categorical = (test.get(name) for name in ("numerical", "categorical"))
+    features = layer.features(None if numerical is None else numerical[:500], None if categorical is None else categorical[:500])
+    queries = ops.convert_to_numpy(ops.matmul(features, layer.key_kernel)).astype("float32")
+    exact = exact_neighbours(queries, keys, layer.k)
+    print(f"\n| lists probed (of {index.nlist}) | recall@{layer.k} | s per {len(queries)} queries |\n|---|---|---|")
+    calibrated = index.nprobe
+    for nprobe in probes:
+        index.index.nprobe = nprobe
+        began = time.perf_counter()
+        found = index.search(queries, layer.k)
+        seconds = time.perf_counter() - began
+        print(f"| {nprobe} | {recall_at_k(found, exact):.4f} | {seconds:.3f} |", flush=True)
+    index.index.nprobe = calibrated
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", type=Path, required=True)
@@ -66,6 +91,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=16_384, help="test rows predicted per timing")
     parser.add_argument("--batches", type=int, nargs="+", default=[1024, 4096])
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--recall-probes", type=int, nargs="*", default=[])
     args = parser.parse_args()
 
     from tabcli.models.backends.quiet import import_keras_quietly
@@ -89,6 +115,10 @@ def main() -> None:
         print(label, indexes[label].describe(), flush=True)
     test = {k: v[:args.rows] for k, v in data.model_inputs("test").items()}
     rows = len(next(iter(test.values())))
+    if args.recall_probes:
+        _recall_curve(layer, indexes["flat float16"], keys, test, args.recall_probes)
+    if args.rounds < 1:
+        return
     print(f"\n| batch | model | rows/s (median of {args.rounds}) | range |\n|---|---|---|---|")
     for batch in args.batches:
         rates: dict[str, list[float]] = {}
