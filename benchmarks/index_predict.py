@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1024, 4096])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--recall-probes", type=int, nargs="*", default=[])
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
 
     from tabcli.models.backends.quiet import import_keras_quietly
@@ -110,7 +111,8 @@ def main() -> None:
     layer = retrieval_layers(default)[0]
     keys, fingerprint = layer.candidate_keys(), ops.convert_to_numpy(layer.key_fingerprint())
     indexes = {}
-    for label, (quantizer, storage) in VARIANTS.items():
+    for label in dict.fromkeys([*args.variants, *(["flat float16"] if args.recall_probes else [])]):
+        quantizer, storage = VARIANTS[label]
         indexes[label] = KeyIndex.build(keys, fingerprint, layer.k, seed=0, quantizer=quantizer, storage=storage)
         print(label, indexes[label].describe(), flush=True)
     test = {k: v[:args.rows] for k, v in data.model_inputs("test").items()}

@@ -35,11 +35,6 @@ class AttentionOutputs:
                               "scores to export; export it without --attention.")
         self.model, names = built
         manifest = attention_manifest(run.config.model, run.model_spec(), run.context_ids)
-        schema, preprocessor = run.schema, run.preprocessor
-        self._regression = schema.task == "regression"
-        self._classes = None if self._regression else [str(c) for c in schema.classes]
-        self._mean = float(preprocessor.target_mean) if self._regression else 0.0
-        self._std = float(preprocessor.target_std) if self._regression else 1.0
         self._scores = []
         for (layer, score), tensor in zip(names, self.model.outputs[1:]):
             layout = score_layout(layer, score, manifest, len(tensor.shape))
@@ -52,8 +47,10 @@ class AttentionOutputs:
         output; ``shape`` has ``None`` for the rows."""
         return {score.key: score.description for score in self._scores}
 
-    def outputs(self, inputs: dict) -> tuple:
-        """``(prediction, {name: tensor})`` for the preprocessed ``inputs`` (graph tensors)."""
+    def outputs(self, inputs: dict, decode_target) -> tuple:
+        """``(prediction, {name: tensor})`` for the preprocessed ``inputs`` (graph tensors);
+        ``decode_target`` turns stored labels into the target's units or class names
+        (:meth:`~tabcli.export.preprocessing_graph.GraphPreprocessing.decode_target`)."""
         import tensorflow as tf
 
         raw, *values = self.model(inputs, training=False)
@@ -63,10 +60,8 @@ class AttentionOutputs:
                 value = tf.squeeze(value, axis=position)
             if score.kind == "row_id":
                 value = tf.cast(tf.round(value), tf.int64) if value.dtype.is_floating else tf.cast(value, tf.int64)
-            elif score.kind == "target" and self._regression:
-                value = tf.cast(value, tf.float64) * self._std + self._mean
             elif score.kind == "target":
-                value = tf.gather(tf.constant(self._classes), tf.cast(tf.round(tf.cast(value, tf.float32)), tf.int64))
+                value = decode_target(value)
             else:
                 value = tf.cast(value, tf.float32)
             named[score.key] = value

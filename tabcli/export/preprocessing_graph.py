@@ -84,6 +84,19 @@ class GraphPreprocessing(tf.Module):
             tables.append(tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
                 tf.constant(list(codes), tf.string), tf.constant(list(codes.values()), tf.int64)), UNSEEN_CODE))
         self.tables = tables
+        regression = preprocessor.schema.task == "regression"
+        self.classes = None if regression else tf.constant([str(c) for c in preprocessor.schema.classes], tf.string)
+        self.target_mean = float(preprocessor.target_mean) if regression else 0.0
+        self.target_std = float(preprocessor.target_std) if regression else 1.0
+
+    def decode_target(self, values):
+        """Encoded targets (any shape) back to the target's units (float64) or class names
+        (string): the graph form of
+        :meth:`~tabcli.data.preprocessing.TabularPreprocessor.decode_target`. Class indices may
+        come as floats (a retrieval layer's stored labels); they are rounded first."""
+        if self.classes is None:
+            return tf.cast(values, tf.float64) * self.target_std + self.target_mean
+        return tf.gather(self.classes, tf.cast(tf.round(tf.cast(values, tf.float32)), tf.int64))
 
     def __call__(self, columns: dict) -> dict:
         """Model inputs from raw columns.

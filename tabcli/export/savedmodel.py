@@ -69,7 +69,6 @@ def _module(run, portable: bool = False, attention=None):
     signature = {c: tf.TensorSpec([None], tf.float64, name=c) for c in schema.numerical}
     signature.update({c: tf.TensorSpec([None], tf.string, name=c) for c in schema.categorical})
     classes = None if schema.task == "regression" else len(schema.classes)
-    mean, std = (float(run.preprocessor.target_mean), float(run.preprocessor.target_std)) if classes is None else (0.0, 1.0)
     # New rows are not training rows: a retrieval model's ``candidate_index`` is -1 for every row.
     needs_index = CANDIDATE_INDEX in {tensor.name for tensor in keras.tree.flatten(model.inputs)}
 
@@ -88,9 +87,9 @@ def _module(run, portable: bool = False, attention=None):
             if attention is None:
                 raw, scores = self.model(inputs, training=False), {}
             else:
-                raw, scores = attention.outputs(inputs)
+                raw, scores = attention.outputs(inputs, self.preprocessing.decode_target)
             if classes is None:
-                return {"prediction": tf.cast(raw[:, 0], tf.float64) * std + mean, **scores}
+                return {"prediction": self.preprocessing.decode_target(raw[:, 0]), **scores}
             if classes == 2 and raw.shape[-1] == 1:  # P(class 1)
                 return {"probabilities": tf.concat([1.0 - raw, raw], axis=1), **scores}
             return {"probabilities": raw, **scores}
