@@ -15,6 +15,9 @@ For each number of rows N and each model, one fresh process (so that its peak RS
   steps: ms per step, and an epoch as ms per step x training rows / 256;
 * for a retrieval model: the index build (``search: index``) and the context freeze, through
   the index or exact, timed once; ms per step after the freeze;
+* with ``--fit-steps S``, S more (untimed) training steps before the index is built: the keys
+  a few steps from random weights are much harder to search than a trained model's (the
+  index probes more lists to reach its recall), so predictions after 30 steps are a worst case;
 * ``predict_model`` on 4 batches of 4,096 test rows (rows/s), as ``tabcli predict`` runs it;
 * the size of ``model.keras`` plus the index files, and the process's peak RSS.
 
@@ -65,7 +68,7 @@ def write_table(kind: str, rows: int, path: Path, seed: int = 0) -> str:
     return "target"
 
 
-def measure(path: Path, target: str, model: str, steps: int, out: Path) -> dict:
+def measure(path: Path, target: str, model: str, steps: int, out: Path, fit_steps: int = 0) -> dict:
     """One model on one table, in this process."""
     import numpy as np
 
@@ -114,6 +117,9 @@ def measure(path: Path, target: str, model: str, steps: int, out: Path) -> dict:
     step_ms(5)
     result["ms_per_step"] = round(step_ms(steps), 1)
     result["s_per_epoch"] = round(result["ms_per_step"] * len(targets) / BATCH / 1000, 1)
+    if fit_steps:
+        step_ms(fit_steps)
+        result["fit_steps"] = fit_steps
     if retrieval is not None:
         began = time.perf_counter()
         if retrieval.search == "index":
@@ -153,11 +159,13 @@ def main() -> None:
                         help="default, context, or either with |key=value overrides")
     parser.add_argument("--table", choices=["california", "synthetic"], default="california")
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--fit-steps", type=int, default=0, help="untimed training steps before the index and predictions")
     parser.add_argument("--one", nargs=3, metavar=("TABLE", "TARGET", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         with tempfile.TemporaryDirectory() as folder:
-            print(json.dumps(measure(Path(args.one[0]), args.one[1], args.one[2], args.steps, Path(folder))), flush=True)
+            print(json.dumps(measure(Path(args.one[0]), args.one[1], args.one[2], args.steps, Path(folder), args.fit_steps)),
+                  flush=True)
         return
     results = []
     with tempfile.TemporaryDirectory() as folder:
@@ -165,7 +173,8 @@ def main() -> None:
             path = Path(folder) / f"{args.table}-{rows}.parquet"
             target = write_table(args.table, rows, path)
             for model in args.models:
-                done = subprocess.run([sys.executable, __file__, "--one", str(path), target, model, "--steps", str(args.steps)],
+                done = subprocess.run([sys.executable, __file__, "--one", str(path), target, model, "--steps", str(args.steps),
+                                       "--fit-steps", str(args.fit_steps)],
                                       capture_output=True, text=True)
                 lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
                 if done.returncode or not lines:
