@@ -4,6 +4,8 @@ Usage (from the repository root, ../shared/datasets beside it for the shared tab
 
     python benchmarks/step_time.py --dataset bank_marketing ft_transformer tabular_attention \
         "tabular_attention|model.context_rows=0" multi_resolution interpretable ensemble mlp
+    python benchmarks/step_time.py --dataset california_housing --train cal-1000000.parquet \
+        tabular_attention "tabular_attention|model.inter_sample=context"
 
 Each model is a family name, ``ft_transformer`` (the reference), or a family with ``|``-separated
 config overrides; a trailing ``|frozen`` on a retrieval model measures its steps after TabR's
@@ -37,6 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+")
     parser.add_argument("--dataset", default="bank_marketing", choices=sorted(DATASETS))
+    parser.add_argument("--train", type=Path, help="another table for the dataset's config (e.g. scale.py's 1M-row one)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
@@ -50,14 +53,15 @@ def main() -> None:
 
     from tabcli.config import load_config
     from tabcli.data.prepare import prepare_data
-    from tabcli.models.stored_rows import build_keras_model
+    from tabcli.models.stored_rows import build_keras_model, resolve_retrieval
     from tabcli.models.candidates import retrieval_layers, with_candidate_index
     from tabcli.models.spec import ModelSpec
     from tabcli.training.trainer import compile_model, configure_threads, fit_targets
 
     configure_threads()
     table = DATASETS[args.dataset]
-    base = [f"data.train={table.data}"] if table.data is not None else []
+    source = args.train.resolve() if args.train is not None else table.data
+    base = [f"data.train={source}"] if source is not None else []
     data = None
     models = {}
     for name in args.models:
@@ -72,7 +76,8 @@ def main() -> None:
             y = fit_targets(spec.task, data.targets["train"][: args.batch_size])
         if family == "ft_transformer":
             model, candidates = build_ft_transformer(spec, **FT_TRANSFORMER), None
-        else:
+        else:  # search, step_candidates and the freeze settled for the table, as tabcli train does
+            resolve_retrieval(config.model, len(data.targets["train"]))
             model, _, candidates = build_keras_model(config, data, spec)
         compile_model(model, spec.task, config.training)
         inputs = x
