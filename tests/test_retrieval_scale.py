@@ -286,3 +286,49 @@ def test_the_output_spec_matches_a_call():
         for name, value in scores.items():
             assert spec[1][name].shape[1:] == tuple(value.shape[1:]), name
             assert spec[1][name].dtype == keras.backend.standardize_dtype(value.dtype), name
+
+
+def test_train_metrics_of_a_large_split_come_from_a_seeded_sample_predicted_leave_one_out(tmp_path, monkeypatch):
+    import tabcli.training.train as train_module
+    from tabcli.prediction.tables import frame_metrics
+
+    monkeypatch.setattr(train_module, "TRAIN_METRIC_ROWS", 40)
+    seen = {}
+    original = train_module.split_metrics
+
+    def split_metrics(data, predict, seed=0):
+        result = original(data, predict, seed)
+        seen.update(data=data, whole=predict(data.model_inputs("train"), "train", None), outputs=result[1])
+        return result
+
+    monkeypatch.setattr(train_module, "split_metrics", split_metrics)
+    run_dir = tmp_path / "run"
+    args = ["train", str(REPO / "configs/penguins/tabular_attention.yaml"), "--run-dir", str(run_dir), "--quiet"]
+    for item in TINY:
+        args += ["--set", item]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads((run_dir / "run.json").read_text())["metric_rows"] == {"train": 40}
+
+    data, whole = seen["data"], seen["whole"]
+    rows = train_module.metric_rows("train", len(data.targets["train"]), seed=42)  # the config's seed
+    assert len(rows) == len(np.unique(rows)) == 40
+    # The sampled rows get the outputs the whole split gets at their positions: each still
+    # excludes itself from its neighbours.
+    np.testing.assert_allclose(seen["outputs"]["train"], whole[rows], atol=1e-5)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    expected = frame_metrics(data.preprocessor, data.frame("train").iloc[rows], whole[rows], what="the train rows")
+    assert metrics["train"]["accuracy"] == pytest.approx(expected["accuracy"])
+    assert len(seen["outputs"]["test"]) == len(data.targets["test"])  # other splits whole
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 5000])
+def test_exact_search_over_key_chunks_equals_one_exhaustive_search(chunk):
+    from tabcli.layers.key_index import exact_neighbours_in_chunks
+
+    layer = _layer()
+    queries = np.random.default_rng(2).normal(size=(30, layer.key_kernel.shape[1])).astype("float32")
+    expected = exact_neighbours(queries, layer.candidate_keys(), 20)
+    np.testing.assert_array_equal(layer.exact_candidate_neighbours(queries, 20, batch_size=chunk), expected)
+    with pytest.raises(ValueError, match="count=20"):
+        exact_neighbours_in_chunks(queries, iter([(0, layer.candidate_keys()[:5])]), 20)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from tabcli.layers.key_index import KeyIndex, drop_own_rows
+from tabcli.layers.key_index import KeyIndex, drop_own_rows, exact_neighbours_in_chunks
 from tabcli.layers.nearest import drop_own, nearest_candidates
 
 __all__ = ["IndexedSearch"]
@@ -102,16 +102,28 @@ class IndexedSearch:
             parts += [ops.sum(value), ops.sum(ops.abs(value))]
         return ops.stack(parts)
 
+    def key_chunks(self, batch_size: int = 65_536):
+        """Yields ``(start, keys)``: the float32 keys ``(rows, key_dim)`` of the candidates at
+        positions ``start, start + 1, ...`` with the current weights, ``batch_size`` at a time."""
+        for start in range(0, self.num_candidates, batch_size):
+            stop = min(start + batch_size, self.num_candidates)
+            features = self.features(self.candidate_numerical[start:stop], self.candidate_categorical[start:stop])
+            yield start, ops.convert_to_numpy(ops.matmul(features, self.key_kernel)).astype(np.float32, copy=False)
+
     def candidate_keys(self, batch_size: int = 65_536) -> np.ndarray:
         """Every candidate's key with the current weights: float32 ``(N, key_dim)``, computed
         ``batch_size`` candidates at a time into one array (no N-sized copies beside it: at 6.5
         million candidates the array alone is 1.7 GB)."""
         keys = np.empty((self.num_candidates, self.key_kernel.shape[1]), np.float32)
-        for start in range(0, self.num_candidates, batch_size):
-            stop = min(start + batch_size, self.num_candidates)
-            features = self.features(self.candidate_numerical[start:stop], self.candidate_categorical[start:stop])
-            keys[start:stop] = ops.convert_to_numpy(ops.matmul(features, self.key_kernel))
+        for start, chunk in self.key_chunks(batch_size):
+            keys[start:start + len(chunk)] = chunk
         return keys
+
+    def exact_candidate_neighbours(self, queries: np.ndarray, count: int, batch_size: int = 65_536) -> np.ndarray:
+        """Positions ``(rows, count)`` int64 of the ``count`` candidates nearest to each query key
+        ``(rows, key_dim)`` by exhaustive search, nearest first; the candidates' keys are computed
+        and searched a chunk at a time, so no ``(N, key_dim)`` array is held."""
+        return exact_neighbours_in_chunks(queries, self.key_chunks(batch_size), count)
 
     def build_index(self, seed: int = 0) -> KeyIndex:
         """Build a :class:`~tabcli.layers.key_index.KeyIndex` of the current candidate keys,

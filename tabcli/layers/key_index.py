@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["GRAPH_FILL_MIN_LISTS", "KeyIndex", "drop_own_rows", "exact_neighbours", "recall_at_k"]
+__all__ = ["GRAPH_FILL_MIN_LISTS", "KeyIndex", "drop_own_rows", "exact_neighbours", "exact_neighbours_in_chunks", "recall_at_k"]
 
 #: Lists probed are doubled from this until the sampled recall@k reaches the target.
 _FIRST_NPROBE = 8
@@ -49,6 +49,30 @@ def exact_neighbours(queries: np.ndarray, keys: np.ndarray, count: int) -> np.nd
     _, found = faiss.knn(np.ascontiguousarray(queries, dtype=np.float32),
                          np.ascontiguousarray(keys, dtype=np.float32), int(count))
     return found
+
+
+def exact_neighbours_in_chunks(queries: np.ndarray, chunks, count: int) -> np.ndarray:
+    """:func:`exact_neighbours` over keys that arrive in chunks: ``chunks`` yields ``(start,
+    keys)`` with keys float32 ``(rows_i, d)`` at positions ``start...``; a running top-``count``
+    (faiss ``ResultHeap``) keeps the nearest seen so far. Returns ``(rows, count)`` int64 positions,
+    nearest first.
+
+    Raises:
+        ValueError: when the chunks hold fewer than ``count`` keys in all.
+    """
+    faiss = _faiss()
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    heap = faiss.ResultHeap(len(queries), int(count))
+    seen = 0
+    for start, keys in chunks:
+        keys = np.ascontiguousarray(keys, dtype=np.float32)
+        distances, found = faiss.knn(queries, keys, min(int(count), len(keys)))
+        heap.add_result(distances, found + start)
+        seen += len(keys)
+    if seen < count:
+        raise ValueError(f"Expected at least count={count} keys to search, got {seen}.")
+    heap.finalize()
+    return heap.I
 
 
 def drop_own_rows(found: np.ndarray, own: np.ndarray, count: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from tabcli.layers.key_index import KeyIndex, exact_neighbours, recall_at_k
+from tabcli.layers.key_index import KeyIndex, recall_at_k
 from tabcli.models.candidates import retrieval_layers
 
 __all__ = ["INDEX_FOLDER", "RefreshKeyIndexes", "build_indexes", "load_indexes", "measure_recall", "save_indexes"]
@@ -94,6 +94,6 @@ def measure_recall(model: keras.Model, inputs: dict, rows: int = 1000, seed: int
                                   None if categorical is None else categorical[chosen])
         queries = ops.convert_to_numpy(ops.matmul(features, layer.key_kernel)).astype(np.float32)
         k = min(layer.k, layer.num_candidates)
-        recall = recall_at_k(index.search(queries, k), exact_neighbours(queries, layer.candidate_keys(), k))
+        recall = recall_at_k(index.search(queries, k), layer.exact_candidate_neighbours(queries, k))
         report[layer.name] = {**index.describe(), "recall_at_k": round(recall, 4), "k": k, "rows": len(chosen)}
     return report

@@ -21,7 +21,7 @@ from tabcli.runs.run_dir import (
     write_atomic, write_json_atomic,
 )
 
-__all__ = ["TrainResult", "train_experiment", "split_metrics", "best_epoch"]
+__all__ = ["TrainResult", "train_experiment", "split_metrics", "metric_rows", "best_epoch", "TRAIN_METRIC_ROWS"]
 
 
 @dataclass
@@ -45,22 +45,56 @@ class TrainResult:
     model_type: str
 
 
-def split_metrics(data: PreparedData, predict) -> tuple[dict, dict[str, np.ndarray]]:
+#: At most this many training rows are predicted for the train split's metrics. Above it the
+#: metrics come from a seeded uniform sample (a metric's sampling error at 100,000 rows is far
+#: below its seed-to-seed spread), because predicting millions of training rows through a
+#: retrieval model would take longer than an epoch of training.
+TRAIN_METRIC_ROWS = 100_000
+
+
+def metric_rows(split: str, rows: int, seed: int) -> np.ndarray | None:
+    """Positions of the rows of ``split`` whose predictions the metrics are computed on.
+
+    Args:
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+        rows: Rows in that split.
+        seed: The run's seed; the same seed picks the same rows.
+
+    Returns:
+        None (every row) for the validation and test splits and for training splits of at most
+        :data:`TRAIN_METRIC_ROWS` rows; otherwise ``(TRAIN_METRIC_ROWS,)`` sorted int64 positions
+        drawn without replacement.
+    """
+    if split != "train" or rows <= TRAIN_METRIC_ROWS:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(rows, TRAIN_METRIC_ROWS, replace=False))
+
+
+def split_metrics(data: PreparedData, predict, seed: int = 0) -> tuple[dict, dict[str, np.ndarray], dict[str, int]]:
     """Metrics of ``predict`` on every split of ``data``, in the target's own units.
 
     Args:
         data: The prepared splits.
-        predict: ``(inputs, split) -> (rows, num_outputs)`` raw model outputs.
+        predict: ``(inputs, split, rows) -> (len(inputs), num_outputs)`` raw model outputs, where
+            ``rows`` are the positions of ``inputs`` in the split (None: the whole split).
+        seed: Picks the training rows when their metrics come from a sample (:func:`metric_rows`).
 
     Returns:
-        ``(metrics, outputs)``: ``{"train": {...}, "valid": {...}, "test": {...}}`` and the raw
-        outputs of each split.
+        ``(metrics, outputs, sampled)``: ``{"train": {...}, "valid": {...}, "test": {...}}``, the raw
+        outputs of the rows each metric was computed on, and ``{split: rows}`` for the splits whose
+        metrics come from a sample (empty when every row counted).
     """
-    metrics, outputs = {}, {}
+    metrics, outputs, sampled = {}, {}, {}
     for split in SPLITS:
-        outputs[split] = predict(data.model_inputs(split), split)
-        metrics[split] = frame_metrics(data.preprocessor, data.frame(split), outputs[split], what=f"the {split} rows")
-    return metrics, outputs
+        inputs, frame = data.model_inputs(split), data.frame(split)
+        rows = metric_rows(split, len(frame), seed)
+        if rows is not None:
+            inputs = {name: value[rows] for name, value in inputs.items()}
+            frame = frame.iloc[rows]
+            sampled[split] = len(rows)
+        outputs[split] = predict(inputs, split, rows)
+        metrics[split] = frame_metrics(data.preprocessor, frame, outputs[split], what=f"the {split} rows")
+    return metrics, outputs, sampled
 
 
 def best_epoch(history) -> int:
@@ -142,7 +176,11 @@ def _train_in(run: RunDirectory, config: ExperimentConfig, data: PreparedData, s
     predict, history, seconds = backend.fit(run, config, data, spec, console, say, callbacks)
     history.to_csv(run.file(HISTORY_FILE), index=False)
 
-    metrics, outputs = split_metrics(data, predict)
+    metrics, outputs, sampled = split_metrics(data, predict, seed=config.seed)
+    if sampled:
+        run.update(metric_rows=sampled)
+        say(", ".join(f"{split} metrics from a seeded sample of {rows:,} of {len(data.targets[split]):,} rows"
+                      for split, rows in sampled.items()))
     frame = data.frame("test")
     table = prediction_table(data.preprocessor, outputs["test"])
     table.insert(0, "target", frame[schema.target].to_numpy())

@@ -9,8 +9,9 @@ import numpy as np
 
 __all__ = ["Backend", "Fitted"]
 
-#: What :meth:`Backend.fit` returns: ``(predict, history, seconds)`` where ``predict(inputs, split)``
-#: gives raw outputs ``(rows, num_outputs)``, ``history`` is a DataFrame with one row per epoch
+#: What :meth:`Backend.fit` returns: ``(predict, history, seconds)`` where ``predict(inputs, split, rows)``
+#: gives raw outputs ``(len(inputs), num_outputs)`` for the rows at positions ``rows`` of ``split``
+#: (None: the whole split), ``history`` is a DataFrame with one row per epoch
 #: (or boosting iteration) and ``seconds`` the fit's wall time.
 Fitted = tuple[Callable, "object", float]
 

@@ -129,11 +129,12 @@ class KerasBackend(Backend):
             write_json_atomic(run.file(BRANCH_WEIGHTS_FILE), weights)
             say("branch weights: " + ", ".join(f"{k} {v:.3f}" for k, v in weights.items()))
 
-        def predict(inputs, split):
+        def predict(inputs, split, rows=None):
             # Training rows of a retrieval model name themselves, so their metrics are leave-one-out
             # (a row reading its own label would make the train metrics meaningless).
             if candidates is not None and split == "train":
-                inputs = with_candidate_index(model, inputs, candidates.training_index())
+                index = candidates.training_index()
+                inputs = with_candidate_index(model, inputs, index if rows is None else index[rows])
             return predict_model(model, inputs, config.training.eval_batch_size)
 
         return predict, history, seconds

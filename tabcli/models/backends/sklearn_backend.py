@@ -40,7 +40,7 @@ class SklearnBackend(Backend):
 
         write_atomic(run.file(self.model_file), lambda tmp: joblib.dump(estimator, tmp))
         run.update(parameters=builder.parameter_count(estimator), context_rows=[])
-        return (lambda inputs, split: builder.predict_raw(estimator, spec, inputs)), history, seconds
+        return (lambda inputs, split, rows=None: builder.predict_raw(estimator, spec, inputs)), history, seconds
 
     def load(self, path: Path, config, info: dict):
         """The estimator in ``path/model.joblib``."""
