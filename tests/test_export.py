@@ -145,3 +145,47 @@ def test_export_refuses_bad_requests_and_writes_nothing(penguins_run, tmp_path):
     result = runner.invoke(app, ["export", str(running), "-o", str(tmp_path / "y")])
     assert result.exit_code == 2 and "running" in result.output
     assert not (tmp_path / "y").exists()
+
+
+def test_input_names_keep_plain_column_names_and_make_the_rest_valid_and_distinct():
+    from tabcli.export.inputs import input_names
+
+    names = input_names(["AveBedrms", "bill_length_mm", "Bill length (mm)", "Bill_length__mm_", "2nd", "_x", "é", "a.b"])
+    assert names == {"AveBedrms": "AveBedrms", "bill_length_mm": "bill_length_mm", "Bill length (mm)": "Bill_length__mm_",
+                     "Bill_length__mm_": "Bill_length__mm__2", "2nd": "c_2nd", "_x": "c__x", "é": "c__", "a.b": "a_b"}
+
+
+def test_columns_named_with_spaces_capitals_and_dots_export_under_their_input_names(tmp_path):
+    """TensorFlow refuses a signature argument named "Bill length (mm)" and lower-cases the
+    placeholders ONNX inputs were named after; both formats take the names in the metadata."""
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    import tabcli
+
+    frame = pd.read_csv(REPO / "datasets" / "penguins.csv").rename(
+        columns={"bill_length_mm": "Bill length (mm)", "island": "Island", "bill_depth_mm": "bill depth.mm"})
+    frame.to_csv(tmp_path / "odd.csv", index=False)
+    (tmp_path / "odd.yaml").write_text("data: {train: odd.csv, target: species}\nmodel: {type: mlp}\ntraining: {epochs: 2}\n")
+    result = runner.invoke(app, ["train", str(tmp_path / "odd.yaml"), "--run-dir", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    run = tabcli.load_run(tmp_path / "run")
+    expected = run.predict(frame).filter(like="proba_").to_numpy()
+    columns = export_columns(run, frame)
+    assert {"Bill_length__mm_", "Island", "bill_depth_mm"} <= set(columns)
+
+    result = runner.invoke(app, ["export", str(tmp_path / "run"), "-o", str(tmp_path / "sm")])
+    assert result.exit_code == 0, result.output
+    assert "'Bill length (mm)' -> Bill_length__mm_" in " ".join(result.output.split())
+    metadata = json.loads((tmp_path / "sm" / "assets" / "tabcli_export.json").read_text())
+    assert metadata["input_names"]["Bill length (mm)"] == "Bill_length__mm_"
+    served = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_default"](
+        **{name: tf.constant(values) for name, values in columns.items()})["probabilities"].numpy()
+    np.testing.assert_allclose(served, expected, atol=1e-4)
+
+    result = runner.invoke(app, ["export", str(tmp_path / "run"), "-o", str(tmp_path / "odd.onnx"), "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    session = ort.InferenceSession(str(tmp_path / "odd.onnx"))
+    assert {i.name for i in session.get_inputs()} == set(columns)
+    feed = {i.name: columns[i.name].astype(object) if i.type == "tensor(string)" else columns[i.name] for i in session.get_inputs()}
+    np.testing.assert_allclose(session.run(["probabilities"], feed)[0], expected, atol=1e-4)

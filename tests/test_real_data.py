@@ -81,23 +81,56 @@ def test_bank_marketing_evaluate_predict_explain(bank_run, tmp_path):
 
 
 def _assert_export_matches(run_dir, frame, export_dir):
-    """The run exported as a SavedModel predicts ``frame`` as the run does."""
+    """The run exported as a SavedModel (TensorFlow) and as ONNX (ONNX Runtime) predicts ``frame``
+    as the run does: probabilities within 1e-4 and the same class, or values within 1e-4 relative."""
+    import onnxruntime as ort
     import tensorflow as tf
 
     import tabcli
 
+    run = tabcli.load_run(run_dir)
+    expected = run.predict(frame)
+    columns = export_columns(run, frame)
     result = runner.invoke(app, ["export", str(run_dir), "--output", str(export_dir)])
     assert result.exit_code == 0, result.output
-    run = tabcli.load_run(run_dir)
     serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
-    served = serve(**{k: tf.constant(v) for k, v in export_columns(run, frame).items()})
-    expected = run.predict(frame)
-    if run.schema.task == "regression":
-        want, got = expected["prediction"].to_numpy(), served["prediction"].numpy()
-        assert np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-9)) <= 1e-4
-    else:
-        want, got = expected.filter(like="proba_").to_numpy(), served["probabilities"].numpy()
-        assert np.abs(got - want).max() <= 1e-4 and (got.argmax(1) == want.argmax(1)).all()
+    served = {name: value.numpy() for name, value in serve(**{k: tf.constant(v) for k, v in columns.items()}).items()}
+    onnx_path = export_dir.with_suffix(".onnx")
+    result = runner.invoke(app, ["export", str(run_dir), "--output", str(onnx_path), "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    session = ort.InferenceSession(str(onnx_path))
+    feed = {i.name: columns[i.name].astype(object) if i.type == "tensor(string)" else columns[i.name] for i in session.get_inputs()}
+    ran = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
+    for got, runtime in ((served, "tensorflow"), (ran, "onnxruntime")):
+        if run.schema.task == "regression":
+            want = expected["prediction"].to_numpy()
+            off = np.abs(got["prediction"] - want) / np.maximum(np.abs(want), 1e-9) > 1e-4
+        else:
+            want = expected.filter(like="proba_").to_numpy()
+            off = (np.abs(got["probabilities"] - want).max(1) > 1e-4) | (got["probabilities"].argmax(1) != want.argmax(1))
+        if runtime == "tensorflow":
+            assert not off.any(), np.where(off)[0]
+            continue
+        # ONNX Runtime computes the keys with other kernels (float32 rounding ~1e-5 of a squared
+        # distance), so a row whose k-th and (k+1)-th nearest training rows are that close may
+        # retrieve the other one. Such rows must be rare and must be such ties.
+        assert off.mean() <= 0.01, np.where(off)[0]
+        if off.any():
+            assert _tied_at_k(run, frame.iloc[np.where(off)[0]]).all(), np.where(off)[0]
+
+
+def _tied_at_k(run, frame, relative=1e-4):
+    """Per row of ``frame``: whether its k-th and (k+1)-th nearest candidates (by the run's own
+    float32 keys) are within ``relative`` of each other in squared distance."""
+    from keras import ops
+
+    layer = run.model.get_layer("retrieval")
+    inputs = run.inputs(frame)
+    queries = ops.convert_to_numpy(ops.matmul(layer.features(inputs.get("numerical"), inputs.get("categorical")), layer.key_kernel))
+    keys = layer.candidate_keys()
+    distances = np.sort(((queries[:, None, :] - keys[None]) ** 2).sum(-1), axis=1)
+    kth, next_ = distances[:, layer.k - 1], distances[:, layer.k]
+    return next_ - kth <= relative * kth
 
 
 def test_california_housing_regression_in_target_units(tmp_path):

@@ -231,3 +231,7 @@ def export(
     console.print(f"exported {escape(result.metadata['model_type'])} ({escape(format_)}) to [bold]{escape(str(result.path))}[/]")
     outputs = [*result.metadata["outputs"], *result.metadata.get("attention_outputs", {})]
     console.print(f"inputs: {len(result.metadata['inputs'])} columns; outputs: {escape(', '.join(outputs))}")
+    renamed = {column: name for column, name in result.metadata["input_names"].items() if column != name}
+    if renamed:
+        console.print("inputs named other than their column (a signature key takes letters, digits and _ only): "
+                      + escape(", ".join(f"'{column}' -> {name}" for column, name in renamed.items())))

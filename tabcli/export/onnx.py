@@ -99,6 +99,11 @@ def write_onnx(module, path: Path, metadata: dict) -> None:
         tf.saved_model.save(module, folder, signatures={"serving_default": module.serve})
         graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
             folder, None, None, return_initialized_tables=True, return_tensors_to_rename=True)
+        # tf2onnx names each input after its placeholder, which TensorFlow lower-cases
+        # ("AveBedrms" -> "avebedrms"); the ONNX inputs take the signature's keys instead.
+        # The loaded signature keeps the keys, and its specs the placeholders' names.
+        _, keys = tf.saved_model.load(folder).signatures["serving_default"].structured_input_signature
+        renames.update({f"{spec.name}:0": key for key, spec in keys.items()})
         with tf.device("/cpu:0"):
             model, _ = _convert_common(graph_def, name="tabcli", opset=OPSET, custom_op_handlers={"Erfc": (_erfc, [])},
                                        input_names=inputs, output_names=outputs, tensors_to_rename=renames,

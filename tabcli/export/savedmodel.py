@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tabcli.errors import ConfigError
+from tabcli.export.inputs import input_names
 
 __all__ = ["export_run", "ExportResult", "FORMATS", "METADATA_FILE"]
 
@@ -46,6 +47,7 @@ def _metadata(run, fmt: str) -> dict:
                    **{c: ("string (empty or one of data.na_values for missing"
                           + (", exactly as written: surrounding spaces are kept)" if fmt == "onnx" else ")"))
                       for c in schema.categorical}},
+        "input_names": input_names(schema.features),
         "classes": None if schema.task == "regression" else [str(c) for c in schema.classes],
         "outputs": outputs,
         "test_metrics": (run.metrics or {}).get("test"),
@@ -66,8 +68,9 @@ def _module(run, portable: bool = False, attention=None):
     for layer in retrieval_layers(model):
         layer.attach_index(None)  # exact search: an index is searched outside the graph
         layer.enable_cache(False)  # no variable assignments in the exported graph
-    signature = {c: tf.TensorSpec([None], tf.float64, name=c) for c in schema.numerical}
-    signature.update({c: tf.TensorSpec([None], tf.string, name=c) for c in schema.categorical})
+    names = input_names(schema.features)
+    signature = {names[c]: tf.TensorSpec([None], tf.float64, name=names[c]) for c in schema.numerical}
+    signature.update({names[c]: tf.TensorSpec([None], tf.string, name=names[c]) for c in schema.categorical})
     classes = None if schema.task == "regression" else len(schema.classes)
     # New rows are not training rows: a retrieval model's ``candidate_index`` is -1 for every row.
     needs_index = CANDIDATE_INDEX in {tensor.name for tensor in keras.tree.flatten(model.inputs)}
@@ -80,7 +83,7 @@ def _module(run, portable: bool = False, attention=None):
 
         @tf.function(input_signature=[signature])
         def serve(self, columns):
-            inputs = self.preprocessing(columns)
+            inputs = self.preprocessing({column: columns[name] for column, name in names.items()})
             if needs_index:
                 rows = tf.shape(next(iter(columns.values())))[0]
                 inputs[CANDIDATE_INDEX] = tf.fill([rows], tf.constant(-1, tf.int32))
