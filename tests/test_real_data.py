@@ -111,15 +111,15 @@ def _assert_export_matches(run_dir, frame, export_dir):
         if runtime == "tensorflow":
             assert not off.any(), np.where(off)[0]
             continue
-        # ONNX Runtime computes the keys with other kernels (float32 rounding ~1e-5 of a squared
-        # distance), so a row whose k-th and (k+1)-th nearest training rows are that close may
-        # retrieve the other one. Such rows must be rare and must be such ties.
+        # ONNX Runtime computes the keys with other kernels, so a row whose k-th and (k+1)-th
+        # nearest training rows are almost equally far may retrieve the other one (seen at a gap
+        # of 5.5e-5 of the squared distance). Such rows must be rare and must be such ties.
         assert off.mean() <= 0.01, np.where(off)[0]
         if off.any():
             assert _tied_at_k(run, frame.iloc[np.where(off)[0]]).all(), np.where(off)[0]
 
 
-def _tied_at_k(run, frame, relative=1e-4):
+def _tied_at_k(run, frame, relative=2e-4):
     """Per row of ``frame``: whether its k-th and (k+1)-th nearest candidates (by the run's own
     float32 keys) are within ``relative`` of each other in squared distance."""
     from keras import ops
