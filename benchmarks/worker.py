@@ -124,7 +124,8 @@ def _ft_transformer(config, measure_throughput: bool) -> dict:
     history = fit_model(model, schema.task, (data.model_inputs("train"), data.targets["train"]),
                         (data.model_inputs("valid"), data.targets["valid"]), config.training)
     seconds = time.perf_counter() - started
-    metrics, _ = split_metrics(data, lambda inputs, split: predict_model(model, inputs, config.training.eval_batch_size))
+    metrics, _, _ = split_metrics(data, lambda inputs, split, rows=None: predict_model(model, inputs, config.training.eval_batch_size),
+                                  seed=config.seed)
     return {
         "task": schema.task,
         "metrics": metrics,
