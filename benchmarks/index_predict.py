@@ -64,13 +64,10 @@ def _trained(path: Path, target: str, name: str, steps: int, data=None):
 
 def _recall_curve(layer, index, keys, test: dict, probes: list[int]) -> None:
     """Recall@k and search seconds of ``index`` on 500 test rows' keys, per number of lists probed."""
-    from keras import ops
-
     from tabcli.layers.key_index import exact_neighbours, recall_at_k
 
     numerical, categorical = (test.get(name) for name in ("numerical", "categorical"))
-    features = layer.features(None if numerical is None else numerical[:500], None if categorical is None else categorical[:500])
-    queries = ops.convert_to_numpy(ops.matmul(features, layer.key_kernel)).astype("float32")
+    queries = layer.row_keys(None if numerical is None else numerical[:500], None if categorical is None else categorical[:500])
     exact = exact_neighbours(queries, keys, layer.k)
     print(f"\n| lists probed (of {index.nlist}) | recall@{layer.k} | s per {len(queries)} queries |\n|---|---|---|")
     calibrated = index.nprobe

@@ -122,12 +122,9 @@ def _assert_export_matches(run_dir, frame, export_dir):
 def _tied_at_k(run, frame, relative=2e-4):
     """Per row of ``frame``: whether its k-th and (k+1)-th nearest candidates (by the run's own
     float32 keys) are within ``relative`` of each other in squared distance."""
-    from keras import ops
-
     layer = run.model.get_layer("retrieval")
     inputs = run.inputs(frame)
-    queries = ops.convert_to_numpy(ops.matmul(layer.features(inputs.get("numerical"), inputs.get("categorical")), layer.key_kernel))
-    keys = layer.candidate_keys()
+    queries, keys = layer.row_keys(inputs.get("numerical"), inputs.get("categorical")), layer.candidate_keys()
     distances = np.sort(((queries[:, None, :] - keys[None]) ** 2).sum(-1), axis=1)
     kth, next_ = distances[:, layer.k - 1], distances[:, layer.k]
     return next_ - kth <= relative * kth

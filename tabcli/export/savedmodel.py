@@ -54,9 +54,10 @@ def _metadata(run, fmt: str) -> dict:
     }
 
 
-def _module(run, portable: bool = False, attention=None):
-    """A ``tf.Module`` whose ``serve`` takes one tensor per column and returns the outputs, with
-    the attention scores of ``attention`` (an :class:`AttentionOutputs`) among them if given."""
+def _module(run, names: dict[str, str], portable: bool = False, attention=None):
+    """A ``tf.Module`` whose ``serve`` takes one tensor per column, named ``names[column]`` (the
+    metadata's ``input_names``), and returns the outputs, with the attention scores of
+    ``attention`` (an :class:`AttentionOutputs`) among them if given."""
     import keras
     import tensorflow as tf
 
@@ -68,7 +69,6 @@ def _module(run, portable: bool = False, attention=None):
     for layer in retrieval_layers(model):
         layer.attach_index(None)  # exact search: an index is searched outside the graph
         layer.enable_cache(False)  # no variable assignments in the exported graph
-    names = input_names(schema.features)
     signature = {names[c]: tf.TensorSpec([None], tf.float64, name=names[c]) for c in schema.numerical}
     signature.update({names[c]: tf.TensorSpec([None], tf.string, name=names[c]) for c in schema.categorical})
     classes = None if schema.task == "regression" else len(schema.classes)
@@ -146,7 +146,7 @@ def export_run(run_dir: str | Path, output: str | Path, fmt: str = "savedmodel",
 
         scores = AttentionOutputs(run)
         metadata["attention_outputs"] = scores.description
-    module = _module(run, portable=fmt == "onnx", attention=scores)
+    module = _module(run, metadata["input_names"], portable=fmt == "onnx", attention=scores)
     if fmt == "onnx":
         from tabcli.export.onnx import write_onnx
         from tabcli.runs.run_dir import write_atomic

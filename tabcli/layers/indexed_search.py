@@ -102,13 +102,19 @@ class IndexedSearch:
             parts += [ops.sum(value), ops.sum(ops.abs(value))]
         return ops.stack(parts)
 
+    def row_keys(self, numerical=None, categorical=None) -> np.ndarray:
+        """The keys of rows with the current weights, as the index holds them: float32 ``(rows,
+        key_dim)`` from the layer's numerical ``(rows, num_numerical)`` and categorical ``(rows,
+        num_categorical)`` inputs (None where the layer has none)."""
+        keys = ops.matmul(self.features(numerical, categorical), self.key_kernel)
+        return ops.convert_to_numpy(keys).astype(np.float32, copy=False)
+
     def key_chunks(self, batch_size: int = 65_536):
         """Yields ``(start, keys)``: the float32 keys ``(rows, key_dim)`` of the candidates at
         positions ``start, start + 1, ...`` with the current weights, ``batch_size`` at a time."""
         for start in range(0, self.num_candidates, batch_size):
             stop = min(start + batch_size, self.num_candidates)
-            features = self.features(self.candidate_numerical[start:stop], self.candidate_categorical[start:stop])
-            yield start, ops.convert_to_numpy(ops.matmul(features, self.key_kernel)).astype(np.float32, copy=False)
+            yield start, self.row_keys(self.candidate_numerical[start:stop], self.candidate_categorical[start:stop])
 
     def candidate_keys(self, batch_size: int = 65_536) -> np.ndarray:
         """Every candidate's key with the current weights: float32 ``(N, key_dim)``, computed

@@ -90,9 +90,8 @@ def measure_recall(model: keras.Model, inputs: dict, rows: int = 1000, seed: int
         index = layer.key_index
         if index is None:
             continue
-        features = layer.features(None if numerical is None else numerical[chosen],
-                                  None if categorical is None else categorical[chosen])
-        queries = ops.convert_to_numpy(ops.matmul(features, layer.key_kernel)).astype(np.float32)
+        queries = layer.row_keys(None if numerical is None else numerical[chosen],
+                                 None if categorical is None else categorical[chosen])
         k = min(layer.k, layer.num_candidates)
         recall = recall_at_k(index.search(queries, k), layer.exact_candidate_neighbours(queries, k))
         report[layer.name] = {**index.describe(), "recall_at_k": round(recall, 4), "k": k, "rows": len(chosen)}
