@@ -46,8 +46,8 @@ class CandidateCache:
     ``hidden`` 128): 32 MB; 650,000 candidates of 8 numerical columns: 543 MB. It is allocated at
     the first call that reads it, not at ``build`` (a layer that only trains holds none of it),
     and only up to :data:`CANDIDATE_CACHE_MAX_BYTES`: above that, each exact call computes the
-    values again and index calls compute ``W1 k_i`` per neighbour, so memory stays bounded by
-    the table instead of growing with it.
+    values again and index calls compute the neighbours' keys and ``W1 k_i`` from their
+    features, so memory stays bounded by the table instead of growing with it.
 
     The host layer provides ``key_kernel``, ``t_in_kernel``, ``candidate_numerical``, ``candidate_categorical``, ``features(numerical, categorical)`` and,
     with periodic keys, ``key_embedder``; it calls :meth:`_build_candidate_cache` at the end of

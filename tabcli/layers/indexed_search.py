@@ -136,14 +136,12 @@ class IndexedSearch:
         attach it and return it. The index it replaces is let go first: at millions of
         candidates each holds gigabytes.
 
-        When the candidate cache holds every candidate's key (``caches_candidates``), searches
-        read the neighbours' keys from it, so the index stores the keys as float16 (a faster
-        search of slightly rounded keys); otherwise the keys are read back from the index,
-        which then keeps them exact (float32)."""
+        The index stores the keys as float16 (a faster search of slightly rounded keys, half the
+        memory): it only chooses the neighbours; their exact keys come from the candidate cache
+        or, above its bound, from their stored features."""
         self.attach_index(None)
-        storage = "float16" if self.caches_candidates else "float32"
         index = KeyIndex.build(self.candidate_keys(), ops.convert_to_numpy(self.key_fingerprint()), self.k, seed=seed,
-                               storage=storage)
+                               storage="float16")
         self.attach_index(index)
         return index
 
@@ -155,19 +153,16 @@ class IndexedSearch:
             return None
         retrieved = min(count + 1, self.num_candidates)
         table = []
-        for start in range(0, self.num_candidates, batch_size):
-            positions = np.arange(start, min(start + batch_size, self.num_candidates))
-            # The index holds the current keys (checked above): read back, not computed again.
-            found = index.search(index.keys_of(positions), retrieved)
+        for start, keys in self.key_chunks(batch_size):
+            positions = np.arange(start, start + len(keys))
+            found = index.search(keys, retrieved)
             table.append(np.take_along_axis(found, drop_own_rows(found, positions, count), axis=1))
         return np.concatenate(table).astype(np.int32)
 
-    def _index_search(self, keys, candidate_index, count, read_keys: bool = False):
+    def _index_search(self, keys, candidate_index, count):
         """Each row's nearest candidates by the attached index, for query keys ``(batch,
         key_dim)`` (without the row's own position, given ``candidate_index``): positions
-        ``(batch, count)`` int32, and with ``read_keys`` also their keys ``(batch, count,
-        key_dim)`` read back from the index (no gradient), for callers that hold no key of all
-        ``N`` candidates."""
+        ``(batch, count)`` int32 (no gradient)."""
         import tensorflow as tf  # tf.numpy_function: the index is searched outside the graph
 
         retrieved = count if candidate_index is None else min(count + 1, self.num_candidates)
@@ -180,15 +175,9 @@ class IndexedSearch:
                     f"The retrieval index of layer '{self.name}' was built with other key weights; rebuild it "
                     "(layer.build_index()) after changing the weights.")
             found = index.search(queries, retrieved)
-            found = np.take_along_axis(found, drop_own_rows(found, own, count), axis=1)
-            return (found, index.keys_of(found)) if read_keys else found
+            return np.take_along_axis(found, drop_own_rows(found, own, count), axis=1)
 
-        arguments = [ops.stop_gradient(keys), own, self.key_fingerprint()]
-        if not read_keys:
-            chosen = tf.numpy_function(search, arguments, tf.int32, name="key_index_search")
-            chosen.set_shape((None, count))
-            return chosen
-        chosen, neighbour_keys = tf.numpy_function(search, arguments, (tf.int32, tf.float32), name="key_index_search")
+        chosen = tf.numpy_function(search, [ops.stop_gradient(keys), own, self.key_fingerprint()], tf.int32,
+                                   name="key_index_search")
         chosen.set_shape((None, count))
-        neighbour_keys.set_shape((None, count, self.key_dim))
-        return chosen, neighbour_keys
+        return chosen

@@ -121,13 +121,12 @@ class KeyIndex:
 
     With ``storage="float16"`` the lists hold each key in 2 bytes per component instead of 4
     (faiss' ``QT_fp16`` scalar quantizer, by residual from the list's centroid): the search,
-    bound by reading the lists, is faster, its distances rank keys rounded to about 3 significant
-    digits, and :meth:`keys_of` returns the rounded keys. Callers that need the exact keys of
-    the neighbours found keep them elsewhere (the retrieval layer's candidate cache) and use
-    float32 storage otherwise.
+    bound by reading the lists, is faster and its distances rank keys rounded to about 3
+    significant digits. The index only finds positions; callers read the neighbours' exact keys
+    elsewhere (the retrieval layer computes them from the candidates' features).
 
-    Memory: the keys (``4 d`` bytes each, ``2 d`` with float16 storage) plus an 8-byte id and an
-    8-byte position per key, and ``4 d nlist`` bytes of centroids.
+    Memory: the keys (``4 d`` bytes each, ``2 d`` with float16 storage) plus an 8-byte id per
+    key, and ``4 d nlist`` bytes of centroids.
 
     Args:
         index: A trained and filled ``faiss.IndexIVFFlat``.
@@ -194,7 +193,6 @@ class KeyIndex:
             index.quantizer = flat
             index.own_fields = True  # the index frees the flat quantizer; Python must not
             flat.this.disown()
-        index.make_direct_map()  # a neighbour's key is read back by its position (reconstruct_batch)
         count = min(int(k), n)
         queries = keys[rng.choice(n, min(n, _CALIBRATION_QUERIES), replace=False)]
         exact = exact_neighbours(queries, keys, count)
@@ -261,11 +259,6 @@ class KeyIndex:
             self.index.nprobe = nprobe
         return found.astype(np.int32)
 
-    def keys_of(self, positions: np.ndarray) -> np.ndarray:
-        """The stored keys at ``positions`` (any shape, int): float32 ``(*positions.shape, d)``."""
-        flat = np.ascontiguousarray(positions, dtype=np.int64).ravel()
-        return self.index.reconstruct_batch(flat).reshape(*np.shape(positions), self.index.d)
-
     def save(self, path: str | Path) -> None:
         """Write the index to ``path`` (faiss format) and its settings to ``path`` + ``.json``."""
         faiss, path = _faiss(), Path(path)
@@ -284,7 +277,6 @@ class KeyIndex:
         meta = json.loads(Path(f"{path}.json").read_text(encoding="utf-8"))
         index = faiss.read_index(str(path))
         index.nprobe = int(meta["nprobe"])
-        index.make_direct_map()
         return cls(index, meta["fingerprint"], recall=meta.get("calibration_recall"), seconds=meta.get("build_seconds"))
 
     def describe(self) -> dict:

@@ -285,25 +285,15 @@ class RetrievalAttention(FrozenContexts, CandidateCache, IndexedSearch, keras.la
         keys = ops.matmul(query, self.key_kernel)  # (batch, key_dim)
         if training:
             chosen = self._choose(query, candidate_index, count)  # (batch, k), most similar first
-            # The chosen rows' keys are recomputed with gradient from their features (never stale, both
-            # sides of the distance trained), once per distinct row: neighbourhoods of a batch overlap.
-            distinct, where = ops.unique(ops.reshape(chosen, (-1,)), sorted=False, return_inverse=True)
-            distinct_keys = ops.matmul(
-                self.features(ops.take(self.candidate_numerical, distinct, axis=0),
-                              ops.take(self.candidate_categorical, distinct, axis=0)),
-                self.key_kernel,
-            )  # (distinct, key_dim)
-            where = ops.reshape(where, (-1, count))
-            neighbour_keys = ops.take(distinct_keys, where, axis=0)  # (batch, k, key_dim)
-            neighbour_hidden = ops.take(ops.matmul(distinct_keys, self.t_in_kernel), where, axis=0)
+            neighbour_keys, neighbour_hidden = self._neighbour_keys(chosen, count)
         elif self._key_index is not None and self.caches_candidates:  # searched; keys and W1 k_i from the cache
             chosen = self._index_search(keys, candidate_index, count)
             _, candidate_keys, candidate_hidden = self._cached_candidates()
             neighbour_keys = ops.take(candidate_keys, chosen, axis=0)  # (batch, k, key_dim)
             neighbour_hidden = ops.take(candidate_hidden, chosen, axis=0)  # (batch, k, hidden)
-        elif self._key_index is not None:  # searched and read back from the index: no N-sized work
-            chosen, neighbour_keys = self._index_search(keys, candidate_index, count, read_keys=True)
-            neighbour_hidden = ops.matmul(neighbour_keys, self.t_in_kernel)  # (batch, k, hidden)
+        elif self._key_index is not None:  # searched; no N-sized cache: the neighbours' keys from their features
+            chosen = self._index_search(keys, candidate_index, count)
+            neighbour_keys, neighbour_hidden = self._neighbour_keys(chosen, count)
         else:  # the weights hold still: every candidate's key and W1 k_i come from the cache
             table, candidate_keys, candidate_hidden = self._cached_candidates()
             chosen = nearest_in_table(query, table, self.key_kernel, count, candidate_index)
@@ -332,6 +322,22 @@ class RetrievalAttention(FrozenContexts, CandidateCache, IndexedSearch, keras.la
             ids = ops.take(ops.convert_to_tensor(self.candidate_ids), chosen, axis=0)
             return output, {"weights": weights, "ids": ids, "labels": labels}
         return output
+
+    def _neighbour_keys(self, chosen, count):
+        """Keys ``(batch, k, key_dim)`` and ``W1 k_i`` ``(batch, k, hidden)`` of the candidates at
+        positions ``chosen`` ``(batch, k)``, computed from their stored features once per distinct
+        row (neighbourhoods of a batch overlap). In a training call they carry gradient (never
+        stale, both sides of the distance trained, as in TabR); in an index search too large to
+        cache, they are exact where the index holds rounded keys."""
+        distinct, where = ops.unique(ops.reshape(chosen, (-1,)), sorted=False, return_inverse=True)
+        distinct_keys = ops.matmul(
+            self.features(ops.take(self.candidate_numerical, distinct, axis=0),
+                          ops.take(self.candidate_categorical, distinct, axis=0)),
+            self.key_kernel,
+        )  # (distinct, key_dim)
+        where = ops.reshape(where, (-1, count))
+        neighbour_keys = ops.take(distinct_keys, where, axis=0)
+        return neighbour_keys, ops.take(ops.matmul(distinct_keys, self.t_in_kernel), where, axis=0)
 
     def compute_output_spec(self, inputs, numerical=None, categorical=None, candidate_index=None, training=None,
                             return_attention_scores=False):
