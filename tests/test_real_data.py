@@ -118,18 +118,18 @@ def _assert_export_matches(run_dir, frame, export_dir):
         # a gap of 5.5e-5 of the squared distance). Such rows must be rare, and the rows retrieved
         # differently must all be such ties.
         assert off.mean() <= 0.01, np.where(off)[0]
-        arrays, _ = run.attention_scores(run.inputs(frame), list(frame.index))
-        swapped = _swapped_only_at_ties(run, frame, arrays["retrieval__ids"], got["retrieval__ids"])
+        inputs = run.inputs(frame)
+        arrays, _ = run.attention_scores(inputs, list(frame.index))
+        swapped = _swapped_only_at_ties(run, inputs, arrays["retrieval__ids"], got["retrieval__ids"])
         assert not (off & ~swapped).any(), np.where(off & ~swapped)[0]
 
 
-def _swapped_only_at_ties(run, frame, ids, other_ids, relative=2e-4):
-    """Per row of ``frame``: whether ``other_ids`` ``(rows, k)`` (training row ids) retrieves rows
-    other than the run's ``ids``. Asserts that every row in one set and not the other is, by the
-    run's own float32 keys, within ``relative`` of the k-th nearest's squared distance: a tie at
-    the k-th place, not another neighbourhood."""
+def _swapped_only_at_ties(run, inputs, ids, other_ids, relative=2e-4):
+    """Per row of the model inputs ``inputs``: whether ``other_ids`` ``(rows, k)`` (training row
+    ids) retrieves rows other than the run's ``ids``. Asserts that every row in one set and not
+    the other is, by the run's own float32 keys, within ``relative`` of the k-th nearest's squared
+    distance: a tie at the k-th place, not another neighbourhood."""
     layer = run.model.get_layer("retrieval")
-    inputs = run.inputs(frame)
     queries = layer.row_keys(inputs.get("numerical"), inputs.get("categorical")).astype(np.float64)
     keys = layer.candidate_keys().astype(np.float64)
     position = {int(row): i for i, row in enumerate(keras.ops.convert_to_numpy(layer.candidate_ids))}

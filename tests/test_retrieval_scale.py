@@ -85,8 +85,9 @@ def test_index_search_gives_the_exact_neighbours_and_outputs(cached, monkeypatch
     rounded_out, rounded_scores = layer(x, **features, return_attention_scores=True)
     same = np.all(ops.convert_to_numpy(rounded_scores["ids"]) == ops.convert_to_numpy(exact_scores["ids"]), axis=1)
     assert same.mean() > 0.9  # rounded keys may swap a near tie
-    # keys rounded to 3 digits would move the outputs by about 1e-3
-    np.testing.assert_allclose(ops.convert_to_numpy(rounded_out)[same], ops.convert_to_numpy(exact_out)[same], atol=1e-5)
+    # The same neighbours' keys read back rounded from the float16 index move these outputs by up
+    # to 5e-6; the keys computed from the features leave them as the exact path's.
+    np.testing.assert_allclose(ops.convert_to_numpy(rounded_out)[same], ops.convert_to_numpy(exact_out)[same], atol=1e-6)
 
 
 def test_a_built_layer_holds_no_candidate_sized_state_until_it_is_used():
